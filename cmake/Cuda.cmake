@@ -1,0 +1,23 @@
+# Decides TFFORGE_WITH_CUDA from TFFORGE_CUDA (AUTO|ON|OFF) and prepares what TensorFlow's headers
+# need to compile with GOOGLE_CUDA: they include "third_party/gpus/cuda/include/<header>.h", a path
+# the pip wheel does not ship, so a shim directory maps it onto the CUDA toolkit's include directory.
+set(TFFORGE_WITH_CUDA OFF)
+set(TFFORGE_CUDA_ARCHITECTURES "80;90" CACHE STRING "GPU architectures the CUDA kernels are compiled for")
+if(NOT TFFORGE_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(TFFORGE_WITH_CUDA ON)
+    set(TFFORGE_TF_CUDA_SHIM ${CMAKE_CURRENT_BINARY_DIR}/tf_cuda_shim)
+    file(MAKE_DIRECTORY ${TFFORGE_TF_CUDA_SHIM}/third_party/gpus/cuda)
+    list(GET CUDAToolkit_INCLUDE_DIRS 0 _cuda_include)
+    file(CREATE_LINK ${_cuda_include} ${TFFORGE_TF_CUDA_SHIM}/third_party/gpus/cuda/include SYMBOLIC)
+    message(STATUS "tfforge: CUDA kernels ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, archs ${TFFORGE_CUDA_ARCHITECTURES})")
+  elseif(TFFORGE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "TFFORGE_CUDA=ON but no CUDA compiler (nvcc) was found; install the CUDA toolkit or use TFFORGE_CUDA=AUTO")
+  else()
+    message(STATUS "tfforge: CUDA kernels OFF (no nvcc found)")
+  endif()
+endif()

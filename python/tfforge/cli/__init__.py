@@ -1,0 +1,1 @@
+"""The `tfforge` command. Each module here that defines `register(subparsers)` adds its commands."""

@@ -1,0 +1,1 @@
+"""Steps of `tfforge demo`, one module per capability (see tfforge/cli/demo.py)."""

@@ -1,0 +1,1 @@
+"""GraphDef engine over the protobuf wire format. Works without TensorFlow installed."""
