@@ -1,0 +1,267 @@
+// Bindings of the TFRecord reading side: the framing reader, the Example decoder into numpy columns,
+// verification and counting. Reading and decoding run with the GIL released; only building the numpy
+// arrays (and bytes objects) at the end of a batch needs it.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <sys/stat.h>
+
+#include "error.h"
+#include "python/registry.h"
+#include "record/example_decoder.h"
+#include "record/record_reader.h"
+
+namespace py = pybind11;
+using namespace tfforge::record;
+namespace wire = tfforge::wire;
+
+namespace {
+
+Kind parse_kind(const std::string& s) {
+  if (s == "int64") return Kind::kInt64;
+  if (s == "float") return Kind::kFloat;
+  if (s == "bytes") return Kind::kBytes;
+  throw tfforge::Error("SpecError", "unknown feature kind '" + s + "' (expected int64, float or bytes)");
+}
+
+Compression reader_compression(const std::string& path, const std::string& c) {
+  return c == "auto" ? detect_compression(path) : parse_compression(c);
+}
+
+// A vector handed to numpy without a copy: the array owns it through a capsule.
+template <typename T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({py::ssize_t(owned->size())}, {py::ssize_t(sizeof(T))}, owned->data(), free_when_done);
+}
+
+py::array bytes_array(const ColumnOut& c, bool as_str) {
+  size_t n = c.bytes_offsets.size() - 1;
+  py::array out(py::dtype("O"), std::vector<py::ssize_t>{py::ssize_t(n)});
+  auto** slots = static_cast<PyObject**>(out.mutable_data());
+  const char* base = reinterpret_cast<const char*>(c.bytes.data());
+  for (size_t i = 0; i < n; ++i) {
+    Py_ssize_t len = Py_ssize_t(c.bytes_offsets[i + 1] - c.bytes_offsets[i]);
+    PyObject* o = as_str ? PyUnicode_DecodeUTF8(base + c.bytes_offsets[i], len, "replace")
+                         : PyBytes_FromStringAndSize(base + c.bytes_offsets[i], len);
+    if (!o) throw py::error_already_set();
+    Py_XDECREF(slots[i]);
+    slots[i] = o;
+  }
+  return out;
+}
+
+struct PyDecoder {
+  std::unique_ptr<ExampleDecoder> dec;
+  std::vector<bool> as_str;
+};
+
+// spec: list of (name, kind, count (-1 = variable length), default (None or list), as_str)
+std::unique_ptr<PyDecoder> make_decoder(const py::list& spec) {
+  std::vector<FeatureSpec> fs;
+  auto out = std::make_unique<PyDecoder>();
+  for (const py::handle& h : spec) {
+    py::tuple t = py::reinterpret_borrow<py::tuple>(h);
+    FeatureSpec f;
+    f.name = t[0].cast<std::string>();
+    f.kind = parse_kind(t[1].cast<std::string>());
+    f.count = t[2].cast<int64_t>();
+    if (!t[3].is_none()) {
+      f.has_default = true;
+      for (const py::handle& v : t[3]) {
+        if (f.kind == Kind::kInt64) f.default_i64.push_back(v.cast<int64_t>());
+        else if (f.kind == Kind::kFloat) f.default_f32.push_back(v.cast<float>());
+        else if (py::isinstance<py::str>(v)) f.default_bytes.push_back(v.cast<std::string>());
+        else f.default_bytes.push_back(std::string(v.cast<py::bytes>()));
+      }
+      size_t n = f.default_i64.size() + f.default_f32.size() + f.default_bytes.size();
+      if (int64_t(n) != f.count)
+        throw tfforge::Error("SpecError", "feature '" + f.name + "': default has " + std::to_string(n) +
+                                              " values, the shape needs " + std::to_string(f.count));
+    }
+    out->as_str.push_back(t[4].cast<bool>());
+    fs.push_back(std::move(f));
+  }
+  out->dec = std::make_unique<ExampleDecoder>(std::move(fs));
+  return out;
+}
+
+py::list skipped_list(const RecordReader& r) {
+  py::list out;
+  for (const Skipped& s : r.skipped())
+    out.append(py::dict(py::arg("path") = r.path(), py::arg("record") = s.record, py::arg("offset") = s.offset,
+                        py::arg("bytes") = s.bytes, py::arg("reason") = s.reason));
+  return out;
+}
+
+const char* kind_str(Kind k) { return kind_name(k); }
+
+}  // namespace
+
+TFFORGE_BINDINGS(records_read) {
+  py::class_<PyDecoder>(m, "ExampleDecoder", "Decodes Examples into columns for a list of wanted features.")
+      .def(py::init(&make_decoder), py::arg("spec"))
+      .def_property_readonly("rows", [](const PyDecoder& d) { return d.dec->rows(); })
+      .def(
+          "finish",
+          [](PyDecoder& d) {
+            // name -> (values, row_splits); bytes values as an object array of bytes (or str).
+            py::dict out;
+            auto& cols = d.dec->columns();
+            for (size_t k = 0; k < cols.size(); ++k) {
+              ColumnOut& c = cols[k];
+              py::object values;
+              if (c.kind == Kind::kInt64) values = to_numpy(std::move(c.i64));
+              else if (c.kind == Kind::kFloat) values = to_numpy(std::move(c.f32));
+              else values = bytes_array(c, d.as_str[k]);
+              out[py::str(d.dec->spec()[k].name)] = py::make_tuple(values, to_numpy(std::move(c.row_splits)));
+            }
+            d.dec->reset();
+            return out;
+          },
+          "Returns the decoded columns {name: (values, row_splits)} and starts a new batch.");
+
+  py::class_<RecordReader>(m, "RecordReader", "Reads the records of one TFRecord file, checking framing and CRCs.")
+      .def(py::init([](const std::string& path, const std::string& compression, bool verify, bool skip_corrupt,
+                       uint64_t max_record) {
+             ReaderOptions o;
+             o.verify = verify;
+             o.skip_corrupt = skip_corrupt;
+             o.max_record = max_record;
+             return std::make_unique<RecordReader>(path, reader_compression(path, compression), o);
+           }),
+           py::arg("path"), py::arg("compression") = "auto", py::arg("verify") = true, py::arg("skip_corrupt") = false,
+           py::arg("max_record") = uint64_t(1) << 31)
+      .def(
+          "read",
+          [](RecordReader& r, int64_t n) {
+            py::list out;
+            wire::Span s;
+            for (int64_t i = 0; i < n; ++i) {
+              bool got;
+              {
+                py::gil_scoped_release release;
+                got = r.next(&s);
+              }
+              if (!got) break;
+              out.append(py::bytes(reinterpret_cast<const char*>(s.data), s.size));
+            }
+            return out;
+          },
+          py::arg("n"), "Up to n raw records (bytes).")
+      .def(
+          "decode",
+          [](RecordReader& r, PyDecoder& d, int64_t n) {
+            py::gil_scoped_release release;
+            int64_t done = 0;
+            wire::Span s;
+            while (done < n && r.next(&s)) {
+              try {
+                d.dec->decode(s, RecordContext{&r.path(), r.index(), r.offset()});
+                ++done;
+              } catch (const tfforge::Error& e) {
+                // Recovery mode skips malformed Examples too (and reports them); spec mismatches always raise.
+                if (e.kind != "CorruptRecordError" || !r.options().skip_corrupt) throw;
+                r.note_skipped_record(e.what());
+              }
+            }
+            return done;
+          },
+          py::arg("decoder"), py::arg("n"), "Decodes up to n records into the decoder; returns how many.")
+      .def(
+          "scan",
+          [](RecordReader& r, int64_t n) {
+            // For spec inference: per record, [(name, kind or None, value count)].
+            py::list out;
+            wire::Span s;
+            for (int64_t i = 0; i < n; ++i) {
+              std::vector<FeatureSeen> seen;
+              {
+                py::gil_scoped_release release;
+                if (!r.next(&s)) break;
+                seen = scan_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+              }
+              py::list rec;
+              for (auto& f : seen)
+                rec.append(py::make_tuple(f.name, f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), f.count));
+              out.append(rec);
+            }
+            return out;
+          },
+          py::arg("n"))
+      .def(
+          "parse",
+          [](RecordReader& r, int64_t n) {
+            // For printing: per record {name: (kind or None, [values])}.
+            py::list out;
+            wire::Span s;
+            for (int64_t i = 0; i < n; ++i) {
+              std::vector<FeatureValues> vals;
+              {
+                py::gil_scoped_release release;
+                if (!r.next(&s)) break;
+                vals = parse_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+              }
+              py::dict rec;
+              for (auto& f : vals) {
+                py::list v;
+                if (f.kind == Kind::kInt64) for (auto x : f.i64) v.append(x);
+                if (f.kind == Kind::kFloat) for (auto x : f.f32) v.append(x);
+                if (f.kind == Kind::kBytes) for (auto& x : f.bytes) v.append(py::bytes(x));
+                rec[py::str(f.name)] = py::make_tuple(f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), v);
+              }
+              out.append(rec);
+            }
+            return out;
+          },
+          py::arg("n"))
+      .def_property_readonly("skipped", &skipped_list)
+      .def_property_readonly("index", &RecordReader::index)
+      .def_property_readonly("offset", &RecordReader::offset)
+      .def_property_readonly("position", &RecordReader::position)
+      .def_property_readonly("path", &RecordReader::path);
+
+  m.def(
+      "verify_file",
+      [](const std::string& path, const std::string& compression, bool examples) {
+        // Every record's framing and CRC (and, with examples=True, that it parses as an Example).
+        ReaderOptions o;
+        o.skip_corrupt = true;
+        RecordReader r(path, reader_compression(path, compression), o);
+        int64_t records = 0;
+        {
+          py::gil_scoped_release release;
+          wire::Span s;
+          while (r.next(&s)) {
+            ++records;
+            if (examples) {
+              try {
+                scan_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+              } catch (const tfforge::Error& e) {
+                r.note_skipped_record(e.what());
+              }
+            }
+          }
+        }
+        struct stat st;
+        int64_t size = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
+        return py::dict(py::arg("path") = path, py::arg("records") = records, py::arg("bytes") = size,
+                        py::arg("stream_bytes") = r.position(), py::arg("errors") = skipped_list(r));
+      },
+      py::arg("path"), py::arg("compression") = "auto", py::arg("examples") = false);
+  m.def(
+      "count_records",
+      [](const std::string& path, const std::string& compression) {
+        ReaderOptions o;
+        o.verify = false;
+        RecordReader r(path, reader_compression(path, compression), o);
+        py::gil_scoped_release release;
+        int64_t n = 0;
+        wire::Span s;
+        while (r.next(&s)) ++n;
+        return n;
+      },
+      py::arg("path"), py::arg("compression") = "auto");
+  m.def("detect_compression", [](const std::string& path) { return std::string(compression_name(detect_compression(path))); });
+}

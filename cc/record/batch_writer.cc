@@ -1,0 +1,163 @@
+#include "record/batch_writer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "error.h"
+#include "record/example_encoder.h"
+#include "record/framing.h"
+#include "record/thread_pool.h"
+
+namespace tfforge::record {
+namespace {
+
+constexpr size_t kChunkBytes = 4 << 20;       // target encoded size of one chunk
+constexpr size_t kParallelMinBytes = 1 << 20;  // below this, threads cost more than they save
+
+struct Chunk {
+  size_t target;
+  int64_t seq;  // position among the target's chunks
+  int64_t begin, end;
+};
+
+// Average encoded size of a row, estimated from a sample of rows spread over [begin, end).
+double average_row_bytes(const ExampleEncoder& enc, int64_t begin, int64_t end) {
+  int64_t n = end - begin;
+  if (n <= 0) return 0;
+  int64_t samples = std::min<int64_t>(n, 64), step = n / samples;
+  size_t total = 0;
+  for (int64_t i = 0; i < samples; ++i)
+    total += ExampleEncoder::example_size(enc.features_size(begin + i * step)) + kFramingOverhead;
+  return double(total) / double(samples);
+}
+
+int resolve_workers(int workers) { return workers > 0 ? workers : hardware_threads(); }
+
+// Per-thread scratch: feature sizes of the chunk's rows and the encoded bytes.
+struct Scratch {
+  std::vector<size_t> sizes;
+  std::unique_ptr<uint8_t[]> buf;
+  size_t cap = 0;
+  size_t encode(const ExampleEncoder& enc, int64_t begin, int64_t end) {
+    sizes.resize(size_t(end - begin));
+    size_t total = 0;
+    for (int64_t r = begin; r < end; ++r) {
+      sizes[size_t(r - begin)] = enc.features_size(r);
+      total += ExampleEncoder::example_size(sizes[size_t(r - begin)]) + kFramingOverhead;
+    }
+    if (total > cap) {
+      cap = std::max(total, cap + cap / 2);
+      buf.reset(new uint8_t[cap]);
+    }
+    uint8_t* out = buf.get();
+    for (int64_t r = begin; r < end; ++r) out = enc.encode_framed(r, sizes[size_t(r - begin)], out);
+    return total;
+  }
+};
+
+}  // namespace
+
+void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers) {
+  ExampleEncoder enc(batch);
+  workers = resolve_workers(workers);
+  // Cut each target's rows into chunks, then order them round-robin over targets.
+  std::vector<std::vector<Chunk>> per_target(targets.size());
+  size_t max_chunks = 0;
+  double total_bytes = 0;
+  for (size_t t = 0; t < targets.size(); ++t) {
+    const WriteTarget& tg = targets[t];
+    if (tg.begin < 0 || tg.end > batch.rows || tg.begin > tg.end)
+      throw Error("SpecError", "row range out of bounds");
+    double avg = average_row_bytes(enc, tg.begin, tg.end);
+    total_bytes += avg * double(tg.end - tg.begin);
+    int64_t rows_per_chunk = std::max<int64_t>(1, int64_t(double(kChunkBytes) / std::max(avg, 1.0)));
+    int64_t seq = 0;
+    for (int64_t b = tg.begin; b < tg.end; b += rows_per_chunk)
+      per_target[t].push_back({t, seq++, b, std::min(tg.end, b + rows_per_chunk)});
+    max_chunks = std::max(max_chunks, per_target[t].size());
+  }
+  std::vector<Chunk> chunks;
+  for (size_t i = 0; i < max_chunks; ++i)
+    for (auto& pt : per_target)
+      if (i < pt.size()) chunks.push_back(pt[i]);
+  if (chunks.empty()) return;
+  if (total_bytes < double(kParallelMinBytes)) workers = 1;
+  workers = int(std::min<size_t>(size_t(workers), chunks.size()));
+
+  // Each target's chunks are claimed in sequence, so a thread waiting for its turn waits on a chunk
+  // that another live thread is already encoding: no deadlock. On failure everyone stops waiting.
+  struct Turn {
+    std::mutex m;
+    std::condition_variable cv;
+    int64_t next = 0;
+  };
+  std::vector<Turn> turns(targets.size());
+  std::atomic<size_t> next_chunk{0};
+  std::atomic<bool> failed{false};
+  run_parallel(workers, [&](int) {
+    Scratch scratch;
+    try {
+      for (size_t i; (i = next_chunk.fetch_add(1)) < chunks.size() && !failed.load();) {
+        const Chunk& c = chunks[i];
+        size_t n = scratch.encode(enc, c.begin, c.end);
+        Turn& turn = turns[c.target];
+        std::unique_lock<std::mutex> lock(turn.m);
+        turn.cv.wait(lock, [&] { return turn.next == c.seq || failed.load(); });
+        if (failed.load()) return;
+        targets[c.target].file->write_framed(scratch.buf.get(), n, uint64_t(c.end - c.begin));
+        ++turn.next;
+        turn.cv.notify_all();
+      }
+    } catch (...) {
+      failed.store(true);
+      for (Turn& t : turns) {
+        std::lock_guard<std::mutex> lock(t.m);
+        t.cv.notify_all();
+      }
+      throw;
+    }
+  });
+}
+
+Encoded encode_rows(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers) {
+  ExampleEncoder enc(batch);
+  if (begin < 0 || end > batch.rows || begin > end) throw Error("SpecError", "row range out of bounds");
+  int64_t n = end - begin;
+  std::vector<size_t> features(static_cast<size_t>(n));
+  Encoded out;
+  out.offsets.resize(size_t(n) + 1);
+  size_t overhead = framed ? kFramingOverhead : 0;
+  workers = resolve_workers(workers);
+  if (average_row_bytes(enc, begin, end) * double(n) < double(kParallelMinBytes)) workers = 1;
+  workers = int(std::min<int64_t>(workers, std::max<int64_t>(n, 1)));
+  // Pass 1 (parallel over row ranges): sizes. Prefix sums. Pass 2 (parallel): bytes in place.
+  auto range = [&](int w) {
+    return std::pair<int64_t, int64_t>(begin + n * w / workers, begin + n * (w + 1) / workers);
+  };
+  run_parallel(workers, [&](int w) {
+    auto [b, e] = range(w);
+    for (int64_t r = b; r < e; ++r) features[size_t(r - begin)] = enc.features_size(r);
+  });
+  out.offsets[0] = 0;
+  for (int64_t i = 0; i < n; ++i)
+    out.offsets[size_t(i) + 1] =
+        out.offsets[size_t(i)] + int64_t(ExampleEncoder::example_size(features[size_t(i)]) + overhead);
+  out.size = size_t(out.offsets[size_t(n)]);
+  out.data.reset(new uint8_t[std::max<size_t>(out.size, 1)]);
+  run_parallel(workers, [&](int w) {
+    auto [b, e] = range(w);
+    for (int64_t r = b; r < e; ++r) {
+      uint8_t* p = out.data.get() + out.offsets[size_t(r - begin)];
+      size_t f = features[size_t(r - begin)];
+      if (framed)
+        enc.encode_framed(r, f, p);
+      else
+        enc.encode(r, f, p);
+    }
+  });
+  return out;
+}
+
+}  // namespace tfforge::record

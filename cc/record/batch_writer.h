@@ -1,0 +1,33 @@
+// Parallel encoding of a column batch into TFRecord files. Rows are cut into chunks of a few MB; worker
+// threads take chunks in a fixed order, encode them into their own buffers, and append each chunk to its
+// file strictly in sequence, so the bytes are identical whatever the number of workers. Chunks of
+// different files interleave, so several shards (and their compressors) run at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "record/columns.h"
+#include "record/file_writer.h"
+
+namespace tfforge::record {
+
+struct WriteTarget {
+  FileWriter* file;
+  int64_t begin, end;  // rows of the batch that go to this file, in order
+};
+
+// Encodes and appends rows; workers <= 0 means one per hardware thread.
+void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers);
+
+// Encodes rows [begin, end) into one buffer: framed TFRecords, or bare Examples back to back.
+// offsets (end - begin + 1 entries) receives where each record starts when not null.
+struct Encoded {
+  std::unique_ptr<uint8_t[]> data;
+  size_t size = 0;
+  std::vector<int64_t> offsets;
+};
+Encoded encode_rows(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers);
+
+}  // namespace tfforge::record

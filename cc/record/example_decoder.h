@@ -1,0 +1,89 @@
+// tf.train.Example decoder into column builders, given the features wanted. Reads what TensorFlow and
+// other writers produce: packed and unpacked repeated fields (even mixed), map entries in any order, a
+// repeated key (the last one wins, as in protobuf), unknown fields skipped. A SequenceExample's
+// context uses the same field number as Example's features, so its context features decode the same way.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "record/columns.h"
+#include "wire/wire.h"
+
+namespace tfforge::record {
+
+struct FeatureSpec {
+  std::string name;
+  Kind kind = Kind::kInt64;
+  int64_t count = -1;  // values per row; -1 = variable length
+  // Used when a row lacks the feature (fixed-length features only); empty = the feature is required.
+  std::vector<int64_t> default_i64;
+  std::vector<float> default_f32;
+  std::vector<std::string> default_bytes;
+  bool has_default = false;
+};
+
+struct ColumnOut {
+  Kind kind;
+  std::vector<int64_t> i64;
+  std::vector<float> f32;
+  std::vector<uint8_t> bytes;                  // bytes values back to back
+  std::vector<int64_t> bytes_offsets{0};       // element boundaries in `bytes`
+  std::vector<int64_t> row_splits{0};
+  size_t num_values() const {
+    return kind == Kind::kInt64 ? i64.size() : kind == Kind::kFloat ? f32.size() : bytes_offsets.size() - 1;
+  }
+};
+
+// Where a record came from, for error messages.
+struct RecordContext {
+  const std::string* path;
+  int64_t record;
+  uint64_t offset;  // of the record's framing header
+};
+
+class ExampleDecoder {
+ public:
+  explicit ExampleDecoder(std::vector<FeatureSpec> spec);
+  // Appends one row; on error nothing is appended and tfforge::Error is thrown (CorruptRecordError for
+  // malformed bytes, SpecError for data that does not fit the spec).
+  void decode(wire::Span example, const RecordContext& ctx);
+  int64_t rows() const { return rows_; }
+  const std::vector<FeatureSpec>& spec() const { return spec_; }
+  std::vector<ColumnOut>& columns() { return out_; }
+  void reset();
+
+ private:
+  int find(const uint8_t* key, size_t n) const;
+  void append(size_t k, wire::Span feature, uint64_t base, const RecordContext& ctx);
+  std::vector<FeatureSpec> spec_;
+  std::unordered_map<std::string, int> index_;
+  std::vector<ColumnOut> out_;
+  std::vector<wire::Span> found_;       // per feature, this row's Feature message (last wins)
+  std::vector<uint64_t> found_offset_;  // its offset inside the record
+  int64_t rows_ = 0;
+};
+
+// What one record holds, for inferring a spec and for printing: each feature's kind and value count.
+struct FeatureSeen {
+  std::string name;
+  Kind kind;
+  bool kind_known;  // false for a Feature with no list set
+  int64_t count;
+};
+std::vector<FeatureSeen> scan_example(wire::Span example, const RecordContext& ctx);
+
+// Every value of one record, for pretty printing (head / inspect).
+struct FeatureValues {
+  std::string name;
+  Kind kind;
+  bool kind_known;
+  std::vector<int64_t> i64;
+  std::vector<float> f32;
+  std::vector<std::string> bytes;
+};
+std::vector<FeatureValues> parse_example(wire::Span example, const RecordContext& ctx);
+
+}  // namespace tfforge::record
