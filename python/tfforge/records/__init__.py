@@ -1,5 +1,15 @@
-"""TFRecord I/O at native speed. Works without TensorFlow installed."""
+"""TFRecord I/O at native speed: write, read, count and verify tf.train.Example datasets.
+
+Works without TensorFlow installed; only ``Spec.to_tf()`` imports it.
+"""
 
 from tfforge._native import crc32c, masked_crc32c
+from tfforge.records.ragged import Ragged
+from tfforge.records.reader import VerifyReport, count, head, infer_spec, read, resolve_paths, verify
+from tfforge.records.spec import Feature, Spec, spec
+from tfforge.records.writer import Writer, shard_name, write
 
-__all__ = ["crc32c", "masked_crc32c"]
+__all__ = [
+    "Feature", "Ragged", "Spec", "VerifyReport", "Writer", "count", "crc32c", "head", "infer_spec",
+    "masked_crc32c", "read", "resolve_paths", "shard_name", "spec", "verify", "write",
+]

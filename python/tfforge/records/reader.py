@@ -1,0 +1,200 @@
+"""Reading TFRecord files of tf.train.Example rows into numpy columns, counting and verifying them."""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tfforge import _native
+from tfforge.errors import SpecError, TfforgeError
+from tfforge.records.ragged import Ragged
+from tfforge.records.spec import _SHARD_RE, Feature, Spec, load, spec_path
+
+_GLOB_CHARS = set("*?[")
+
+
+def resolve_paths(paths_or_glob) -> list[str]:
+    """Files from a path, a glob, a dataset prefix (its shards) or a list of those; sorted per pattern."""
+    items = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
+    out: list[str] = []
+    for item in items:
+        item = os.fspath(item)
+        if _GLOB_CHARS & set(item):
+            found = sorted(_glob.glob(item))
+        elif os.path.isfile(item):
+            found = [item]
+        else:
+            found = sorted(_glob.glob(_glob.escape(item) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].tfrecord*"))
+        if not found:
+            raise TfforgeError("no TFRecord files match", path=item)
+        out.extend(found)
+    return out
+
+
+def _compression_arg(compression) -> str:
+    if compression in (None, "auto"):
+        return "auto"
+    return {"gz": "gzip", "zz": "zlib", "": "none"}.get(compression.lower(), compression.lower())
+
+
+def infer_spec(path: str, records: int = 1024, compression="auto") -> Spec:
+    """A spec guessed from the first records of a file: a feature present in every row with the same
+    number of values is fixed-length (a scalar if that number is 1), anything else variable length."""
+    reader = _native.RecordReader(path, _compression_arg(compression))
+    rows = reader.scan(records)
+    seen: dict[str, dict] = {}
+    for row in rows:
+        for name, kind, count in row:
+            s = seen.setdefault(name, {"kinds": set(), "counts": set(), "rows": 0})
+            if kind is not None:
+                s["kinds"].add(kind)
+            s["counts"].add(count)
+            s["rows"] += 1
+    features = {}
+    for name, s in seen.items():
+        if len(s["kinds"]) > 1:
+            raise SpecError(f"feature '{name}' has several kinds ({', '.join(sorted(s['kinds']))}) in its first records", path=path)
+        kind = s["kinds"].pop() if s["kinds"] else "bytes"
+        fixed = s["rows"] == len(rows) and len(s["counts"]) == 1 and 0 not in s["counts"]
+        shape = (() if next(iter(s["counts"])) == 1 else (next(iter(s["counts"])),)) if fixed else None
+        features[name] = Feature(kind, shape)
+    return Spec(features, {"inferred_from": os.path.basename(path)})
+
+
+def find_spec(paths: list[str]) -> Spec | None:
+    m = _SHARD_RE.match(paths[0])
+    candidate = spec_path(m.group("prefix")) if m else None
+    if candidate and os.path.isfile(candidate):
+        return load(candidate)
+    return None
+
+
+def _column(values: np.ndarray, splits: np.ndarray, f: Feature, rows: int):
+    if f.kind != "bytes" and f.dtype not in (None, values.dtype.name):
+        values = values.astype(f.dtype)
+    if f.varlen:
+        return Ragged(values, splits)
+    return values.reshape((rows,) + f.shape)
+
+
+@dataclass
+class ReadIterator(Iterator):
+    """What read() returns: iterate it for batches; ``skipped`` lists what recovery mode skipped."""
+
+    paths: list
+    spec: Spec
+    batch_size: int
+    verify: bool
+    skip_corrupt: bool
+    compression: str
+    features: list
+    skipped: list = field(default_factory=list)
+    records: int = 0
+
+    def __post_init__(self):
+        self._gen = self._generate()
+
+    def __next__(self) -> dict:
+        return next(self._gen)
+
+    def _finish(self, decoder) -> dict:
+        out = decoder.finish()
+        rows = len(next(iter(out.values()))[1]) - 1 if out else 0
+        self.records += rows
+        return {name: _column(v, s, self.spec[name], rows) for name, (v, s) in out.items()}
+
+    def _generate(self):
+        decoder = _native.ExampleDecoder(self.spec.to_native(self.features))
+        for path in self.paths:
+            reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
+            while True:
+                want = self.batch_size - decoder.rows
+                got = reader.decode(decoder, want)
+                if decoder.rows == self.batch_size:
+                    yield self._finish(decoder)
+                if got < want:
+                    break
+            if reader.skipped:
+                self.skipped.extend(reader.skipped)
+                warnings.warn(f"{path}: skipped {len(reader.skipped)} corrupt record(s) or region(s); "
+                              "see .skipped of the iterator read() returned", stacklevel=2)
+        if decoder.rows:
+            yield self._finish(decoder)
+
+
+def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = True, skip_corrupt: bool = False,
+         compression="auto", features=None) -> ReadIterator:
+    """Reads Examples as batches: an iterator of {name: column} dicts of up to ``batch_size`` rows.
+
+    Fixed-length features come as numpy arrays of shape (rows, *shape) in the spec's dtype; bytes
+    features as object arrays of bytes (str where the spec's dtype is "str"); variable-length features
+    as ``Ragged`` (flat ``values`` + ``row_splits``; ``r[i]`` is row i, ``r.tolist()`` lists of values).
+
+    The spec comes from ``spec`` (Spec, dict or path), else the ``{prefix}.spec.json`` beside the
+    shards, else it is inferred from the first file's first ``batch_size`` records. ``features``
+    selects a subset. ``verify`` checks every record's data CRC. ``skip_corrupt`` skips damaged
+    records instead of raising CorruptRecordError and lists them in ``.skipped`` of the iterator.
+    """
+    if batch_size < 1:
+        raise SpecError("batch_size must be at least 1")
+    paths = resolve_paths(paths_or_glob)
+    comp = _compression_arg(compression)
+    s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], batch_size, comp)
+    names = list(features) if features is not None else list(s)
+    unknown = [n for n in names if n not in s]
+    if unknown:
+        raise SpecError(f"features {unknown} are not in the spec ({', '.join(s)})")
+    return ReadIterator(paths, s, batch_size, verify, skip_corrupt, comp, names)
+
+
+def count(paths_or_glob, *, compression="auto") -> int:
+    """Number of records in the files (framing is followed; data CRCs are not checked)."""
+    comp = _compression_arg(compression)
+    return sum(_native.count_records(p, comp) for p in resolve_paths(paths_or_glob))
+
+
+@dataclass
+class VerifyReport:
+    """Per-file records, bytes and every CRC / framing (/ Example) error with record and byte offset."""
+
+    files: list
+
+    @property
+    def records(self) -> int:
+        return sum(f["records"] for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f["bytes"] for f in self.files)
+
+    @property
+    def errors(self) -> list:
+        return [e for f in self.files for e in f["errors"]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def __str__(self):
+        lines = [f"{len(self.files)} file(s), {self.records} records, {self.bytes} bytes, "
+                 f"{len(self.errors)} error(s)"]
+        for e in self.errors:
+            lines.append(f"{e['path']}: record {e['record']}, byte offset {e['offset']}: {e['reason']}")
+        return "\n".join(lines)
+
+
+def verify(paths_or_glob, *, examples: bool = False, compression="auto") -> VerifyReport:
+    """Checks every record's framing and CRCs (and with examples=True that each parses as an Example)."""
+    comp = _compression_arg(compression)
+    return VerifyReport([_native.verify_file(p, comp, examples) for p in resolve_paths(paths_or_glob)])
+
+
+def head(path, n: int = 5, *, compression="auto") -> list[dict]:
+    """The first n records of a file as {name: (kind, [values])} (no spec needed)."""
+    reader = _native.RecordReader(os.fspath(path), _compression_arg(compression))
+    return reader.parse(n)

@@ -1,0 +1,203 @@
+"""Writing TFRecord files of tf.train.Example rows: ``write`` (whole datasets, sharded) and ``Writer``
+(one file, streaming). Encoding, CRCs and compression run natively on worker threads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from tfforge import _native
+from tfforge._console import Progress
+from tfforge.errors import SpecError
+from tfforge.records import _columns
+from tfforge.records.spec import Feature, Spec, merge
+
+_EXTENSION = {"none": "", "gzip": ".gz", "zlib": ".zz"}
+
+
+def normalize_compression(compression) -> str:
+    c = (compression or "none").lower()
+    aliases = {"": "none", "gz": "gzip", "zz": "zlib"}
+    c = aliases.get(c, c)
+    if c not in _EXTENSION:
+        raise SpecError(f"unknown compression {compression!r} (expected none, gzip or zlib)")
+    return c
+
+
+def shard_name(prefix: str, index: int, count: int, compression=None) -> str:
+    return f"{prefix}-{index:05d}-of-{count:05d}.tfrecord{_EXTENSION[normalize_compression(compression)]}"
+
+
+def _workers(workers) -> int:
+    return 0 if workers is None else max(1, int(workers))
+
+
+class _SpecBuilder:
+    """The spec of everything written so far: per-batch features merged (shapes that differ between
+    batches become variable length)."""
+
+    def __init__(self, given: Spec | None):
+        self.given = given
+        self.features: dict[str, Feature] = {}
+
+    def add(self, features: Mapping):
+        if self.given is not None:
+            return
+        if self.features and list(features) != list(self.features):
+            if set(features) != set(self.features):
+                raise SpecError(f"batches have different columns: {sorted(self.features)} then {sorted(features)}")
+        for name, f in features.items():
+            self.features[name] = merge(self.features[name], f, name) if name in self.features else f
+
+    def spec(self, metadata: dict) -> Spec:
+        if self.given is not None:
+            return Spec(dict(self.given.features), {**self.given.metadata, **metadata})
+        return Spec(dict(self.features), metadata)
+
+
+class Writer:
+    """One TFRecord file, written batch by batch (or Example by Example) and committed on close.
+
+        with records.Writer("out.tfrecord.gz", compression="gzip") as w:
+            w.write({"label": labels, "image": images})
+            w.write_example({"label": 3, "image": b"..."})
+
+    The file appears under its name only when the block exits without an exception; until then it is
+    a hidden temporary file, removed if anything fails. ``w.spec`` describes what was written.
+    """
+
+    def __init__(self, path, compression=None, *, spec=None, workers=None, level: int = -1):
+        self.path = os.fspath(path)
+        self.compression = normalize_compression(compression)
+        self._given = Spec.coerce(spec)
+        self._spec = _SpecBuilder(self._given)
+        self._workers = _workers(workers)
+        self._file = _native.FileWriter(self.path, "" if self.compression == "none" else self.compression, level)
+
+    def write(self, batch) -> int:
+        """Appends a batch (dict of columns, DataFrame or Table); returns the number of rows written."""
+        prepared = _columns.prepare(batch, self._given)
+        self._spec.add(prepared.features)
+        _native.write_batch(prepared.native, [(self._file, 0, prepared.rows)], self._workers)
+        return prepared.rows
+
+    def write_example(self, example: Mapping) -> None:
+        """Appends one Example given as {name: value}: a number, bytes/str, or a list/array of them."""
+        self.write(_columns.example_batch(example))
+
+    def write_serialized(self, record: bytes) -> None:
+        """Appends one already serialized record as it is (framed and checksummed here)."""
+        self._file.write_record(record)
+
+    @property
+    def records(self) -> int:
+        return self._file.records
+
+    @property
+    def bytes_written(self) -> int:
+        return self._file.file_bytes
+
+    @property
+    def spec(self) -> Spec:
+        return self._spec.spec({"records": self.records, "compression": self.compression})
+
+    def close(self) -> None:
+        if self._file.open:
+            self._file.commit()
+
+    def abort(self) -> None:
+        self._file.abort()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _batches(data) -> Iterable:
+    if _columns.is_batch(data):
+        return [data]
+    if isinstance(data, (str, bytes, os.PathLike)):
+        raise SpecError("write() takes data, not a path; use records.convert(path, prefix) for files")
+    if isinstance(data, Iterable):
+        return data
+    raise SpecError(f"cannot write a {type(data).__name__}: expected a dict of columns, a DataFrame, "
+                    "a pyarrow Table or an iterable of them")
+
+
+def _split(rows: int, parts: int) -> list[tuple[int, int]]:
+    return [(rows * i // parts, rows * (i + 1) // parts) for i in range(parts)]
+
+
+def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers=None, progress: bool = True,
+          records_per_shard: int | None = None, level: int = -1, metadata: dict | None = None) -> list[str]:
+    """Writes ``data`` as TFRecord shards ``{prefix}-00000-of-0000N.tfrecord[.gz|.zz]`` and the spec
+    ``{prefix}.spec.json``; returns the shard paths.
+
+    data: a dict of columns (numpy 1-D for scalars, N-D for fixed shapes, sequences of arrays / bytes
+    or ``Ragged`` for variable length), a pandas DataFrame, a pyarrow Table, or an iterable of those
+    (batches, for data larger than memory).
+
+    shards: every batch is split evenly over the shards, which are written concurrently, so output is
+    the same for the same input and shard count. records_per_shard instead fills shards one after
+    another (the count comes out of the data). workers: threads for encoding/compression (default:
+    all cores). Files appear under their names only once everything was written.
+    """
+    prefix = os.fspath(prefix)
+    compression = normalize_compression(compression)
+    given = Spec.coerce(spec)
+    if records_per_shard is not None and records_per_shard < 1:
+        raise SpecError("records_per_shard must be at least 1")
+    if shards < 1:
+        raise SpecError("shards must be at least 1")
+    os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
+    zname = "" if compression == "none" else compression
+    builder = _SpecBuilder(given)
+    nworkers = _workers(workers)
+    files: list = []
+    total_rows = None
+    if _columns.is_batch(data):
+        total_rows = len(next(iter(_columns._columns_of(data).values()), []))
+    bar = Progress(f"write {os.path.basename(prefix)}", total=total_rows, enabled=progress)
+    try:
+        if records_per_shard is None:
+            files = [_native.FileWriter(shard_name(prefix, i, shards, compression), zname, level) for i in range(shards)]
+        current = 0  # records in the last file (records_per_shard mode)
+        for batch in _batches(data):
+            prepared = _columns.prepare(batch, given)
+            builder.add(prepared.features)
+            before = sum(f.raw_bytes for f in files)
+            if records_per_shard is None:
+                targets = [(f, b, e) for f, (b, e) in zip(files, _split(prepared.rows, shards)) if e > b]
+            else:
+                targets, row = [], 0
+                while row < prepared.rows:
+                    if not files or current == records_per_shard:
+                        files.append(_native.FileWriter(f"{prefix}-{len(files):05d}.partial", zname, level))
+                        current = 0
+                    take = min(records_per_shard - current, prepared.rows - row)
+                    targets.append((files[-1], row, row + take))
+                    row += take
+                    current += take
+            _native.write_batch(prepared.native, targets, nworkers)
+            bar.update(prepared.rows, sum(f.raw_bytes for f in files) - before)
+        if not files:  # records_per_shard with no data: one empty shard, so the dataset exists
+            files.append(_native.FileWriter(f"{prefix}-00000.partial", zname, level))
+        n = len(files)
+        paths = [shard_name(prefix, i, n, compression) for i in range(n)]
+        for f, path in zip(files, paths):
+            f.commit(path)
+    except BaseException:
+        for f in files:
+            f.abort()
+        raise
+    finally:
+        bar.close()
+    meta = {"records": sum(f.records for f in files), "shards": [os.path.basename(p) for p in paths],
+            "compression": compression, **(metadata or {})}
+    builder.spec(meta).save(f"{prefix}.spec.json")
+    return paths
