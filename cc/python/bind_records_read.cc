@@ -179,8 +179,17 @@ TFFORGE_BINDINGS(records_read) {
               std::vector<FeatureSeen> seen;
               {
                 py::gil_scoped_release release;
-                if (!r.next(&s)) break;
-                seen = scan_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+                bool got = false;
+                while (!got && r.next(&s)) {
+                  try {
+                    seen = scan_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+                    got = true;
+                  } catch (const tfforge::Error& e) {
+                    if (!r.options().skip_corrupt) throw;
+                    r.note_skipped_record(e.what());
+                  }
+                }
+                if (!got) break;
               }
               py::list rec;
               for (auto& f : seen)

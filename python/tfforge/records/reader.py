@@ -42,10 +42,11 @@ def _compression_arg(compression) -> str:
     return {"gz": "gzip", "zz": "zlib", "": "none"}.get(compression.lower(), compression.lower())
 
 
-def infer_spec(path: str, records: int = 1024, compression="auto") -> Spec:
+def infer_spec(path: str, records: int = 1024, compression="auto", *, verify: bool = True,
+               skip_corrupt: bool = False) -> Spec:
     """A spec guessed from the first records of a file: a feature present in every row with the same
     number of values is fixed-length (a scalar if that number is 1), anything else variable length."""
-    reader = _native.RecordReader(path, _compression_arg(compression))
+    reader = _native.RecordReader(path, _compression_arg(compression), verify, skip_corrupt)
     rows = reader.scan(records)
     seen: dict[str, dict] = {}
     for row in rows:
@@ -144,7 +145,8 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
         raise SpecError("batch_size must be at least 1")
     paths = resolve_paths(paths_or_glob)
     comp = _compression_arg(compression)
-    s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], batch_size, comp)
+    s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], batch_size, comp, verify=verify,
+                                                                           skip_corrupt=skip_corrupt)
     names = list(features) if features is not None else list(s)
     unknown = [n for n in names if n not in s]
     if unknown:
