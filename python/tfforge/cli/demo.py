@@ -16,6 +16,7 @@ import traceback
 STEPS = [
     ("doctor: build and run-time report", "tfforge.demos.doctor"),
     ("CRC32C of a sample record", "tfforge.demos.crc"),
+    ("records: convert a sample table to TFRecords and read it back", "tfforge.demos.records"),
 ]
 
 

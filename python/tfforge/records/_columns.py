@@ -190,7 +190,7 @@ def _columns_of(data) -> dict:
 def is_batch(data) -> bool:
     mod = type(data).__module__
     return isinstance(data, Mapping) or (mod.startswith("pandas") and hasattr(data, "columns")) or (
-        mod.startswith("pyarrow") and hasattr(data, "schema"))
+        mod.startswith("pyarrow") and hasattr(data, "num_rows") and hasattr(data, "column"))
 
 
 def _apply_spec(name: str, col: Column, feature: Feature) -> Column:

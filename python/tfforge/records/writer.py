@@ -134,7 +134,8 @@ def _split(rows: int, parts: int) -> list[tuple[int, int]]:
 
 
 def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers=None, progress: bool = True,
-          records_per_shard: int | None = None, level: int = -1, metadata: dict | None = None) -> list[str]:
+          records_per_shard: int | None = None, level: int = -1, metadata: dict | None = None,
+          total: int | None = None) -> list[str]:
     """Writes ``data`` as TFRecord shards ``{prefix}-00000-of-0000N.tfrecord[.gz|.zz]`` and the spec
     ``{prefix}.spec.json``; returns the shard paths.
 
@@ -145,7 +146,8 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     shards: every batch is split evenly over the shards, which are written concurrently, so output is
     the same for the same input and shard count. records_per_shard instead fills shards one after
     another (the count comes out of the data). workers: threads for encoding/compression (default:
-    all cores). Files appear under their names only once everything was written.
+    all cores). Files appear under their names only once everything was written. metadata goes into
+    the spec file; total (rows, when known) feeds the progress bar.
     """
     prefix = os.fspath(prefix)
     compression = normalize_compression(compression)
@@ -159,7 +161,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     builder = _SpecBuilder(given)
     nworkers = _workers(workers)
     files: list = []
-    total_rows = None
+    total_rows = total
     if _columns.is_batch(data):
         total_rows = len(next(iter(_columns._columns_of(data).values()), []))
     bar = Progress(f"write {os.path.basename(prefix)}", total=total_rows, enabled=progress)
