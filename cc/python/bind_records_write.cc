@@ -150,6 +150,29 @@ TFFORGE_BINDINGS(records_write) {
           py::arg("begin"), py::arg("end"), py::arg("framed") = true, py::arg("workers") = 0,
           "Encodes rows [begin, end): (buffer, offsets) with record i at buffer[offsets[i]:offsets[i+1]].")
       .def(
+          "encode_into",
+          [](const PyBatch& b, const py::object& out, int64_t begin, int64_t end, bool framed, int workers) {
+            // Encodes into caller-owned writable memory (reused across calls, so no fresh pages).
+            Py_buffer view;
+            if (PyObject_GetBuffer(out.ptr(), &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0)
+              throw py::error_already_set();
+            std::unique_ptr<Py_buffer, void (*)(Py_buffer*)> guard(&view, PyBuffer_Release);
+            std::vector<int64_t> offsets;
+            {
+              py::gil_scoped_release release;
+              offsets = size_rows(b.batch, begin, end, framed, workers);
+              if (offsets.back() > view.len)
+                throw tfforge::Error("SpecError", "output buffer of " + std::to_string(view.len) +
+                                                      " bytes is too small for " + std::to_string(offsets.back()));
+              encode_rows_into(b.batch, begin, end, framed, workers, offsets, static_cast<uint8_t*>(view.buf));
+            }
+            py::array_t<int64_t> result(offsets.size());
+            std::copy(offsets.begin(), offsets.end(), result.mutable_data());
+            return result;
+          },
+          py::arg("out"), py::arg("begin"), py::arg("end"), py::arg("framed") = true, py::arg("workers") = 0,
+          "Encodes rows [begin, end) into the writable buffer `out`; returns the record offsets.")
+      .def(
           "serialize",
           [](const PyBatch& b, int64_t begin, int64_t end, int workers) {
             Encoded e;

@@ -35,11 +35,49 @@ double average_row_bytes(const ExampleEncoder& enc, int64_t begin, int64_t end) 
 
 int resolve_workers(int workers) { return workers > 0 ? workers : hardware_threads(); }
 
+// Workers worth using for rows [begin, end): one when the work is too small to split.
+int split_workers(const ExampleEncoder& enc, int64_t begin, int64_t end, int workers) {
+  workers = resolve_workers(workers);
+  if (average_row_bytes(enc, begin, end) * double(end - begin) < double(kParallelMinBytes)) return 1;
+  return int(std::min<int64_t>(workers, std::max<int64_t>(end - begin, 1)));
+}
+
+// Chunk buffers outlive calls: fresh pages cost a page fault each (expensive on VMs), so buffers are
+// kept in a small pool and reused by the next batch instead of going back to the system.
+class BufferPool {
+ public:
+  struct Buffer {
+    std::unique_ptr<uint8_t[]> data;
+    size_t cap = 0;
+  };
+  static BufferPool& shared() {
+    static BufferPool* pool = new BufferPool();  // leaked on purpose: no destruction-order issues at exit
+    return *pool;
+  }
+  Buffer acquire() {
+    std::lock_guard<std::mutex> lock(m_);
+    if (free_.empty()) return Buffer();
+    Buffer b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void release(Buffer b) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (b.cap <= kMaxPooledBytes && free_.size() < kMaxPooled) free_.push_back(std::move(b));
+  }
+
+ private:
+  static constexpr size_t kMaxPooled = 64;
+  static constexpr size_t kMaxPooledBytes = 64 << 20;
+  std::mutex m_;
+  std::vector<Buffer> free_;
+};
+
 // Per-thread scratch: feature sizes of the chunk's rows and the encoded bytes.
 struct Scratch {
   std::vector<size_t> sizes;
-  std::unique_ptr<uint8_t[]> buf;
-  size_t cap = 0;
+  BufferPool::Buffer buf = BufferPool::shared().acquire();
+  ~Scratch() { BufferPool::shared().release(std::move(buf)); }
   size_t encode(const ExampleEncoder& enc, int64_t begin, int64_t end) {
     sizes.resize(size_t(end - begin));
     size_t total = 0;
@@ -47,11 +85,11 @@ struct Scratch {
       sizes[size_t(r - begin)] = enc.features_size(r);
       total += ExampleEncoder::example_size(sizes[size_t(r - begin)]) + kFramingOverhead;
     }
-    if (total > cap) {
-      cap = std::max(total, cap + cap / 2);
-      buf.reset(new uint8_t[cap]);
+    if (total > buf.cap) {
+      buf.cap = std::max(total, buf.cap + buf.cap / 2);
+      buf.data.reset(new uint8_t[buf.cap]);
     }
-    uint8_t* out = buf.get();
+    uint8_t* out = buf.data.get();
     for (int64_t r = begin; r < end; ++r) out = enc.encode_framed(r, sizes[size_t(r - begin)], out);
     return total;
   }
@@ -106,7 +144,7 @@ void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, in
         std::unique_lock<std::mutex> lock(turn.m);
         turn.cv.wait(lock, [&] { return turn.next == c.seq || failed.load(); });
         if (failed.load()) return;
-        targets[c.target].file->write_framed(scratch.buf.get(), n, uint64_t(c.end - c.begin));
+        targets[c.target].file->write_framed(scratch.buf.data.get(), n, uint64_t(c.end - c.begin));
         ++turn.next;
         turn.cv.notify_all();
       }
@@ -122,42 +160,44 @@ void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, in
 }
 
 Encoded encode_rows(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers) {
+  Encoded out;
+  out.offsets = size_rows(batch, begin, end, framed, workers);
+  out.size = size_t(out.offsets.back());
+  out.data.reset(new uint8_t[std::max<size_t>(out.size, 1)]);
+  encode_rows_into(batch, begin, end, framed, workers, out.offsets, out.data.get());
+  return out;
+}
+
+std::vector<int64_t> size_rows(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers) {
   ExampleEncoder enc(batch);
   if (begin < 0 || end > batch.rows || begin > end) throw Error("SpecError", "row range out of bounds");
   int64_t n = end - begin;
-  std::vector<size_t> features(static_cast<size_t>(n));
-  Encoded out;
-  out.offsets.resize(size_t(n) + 1);
+  std::vector<int64_t> offsets(size_t(n) + 1, 0);
   size_t overhead = framed ? kFramingOverhead : 0;
-  workers = resolve_workers(workers);
-  if (average_row_bytes(enc, begin, end) * double(n) < double(kParallelMinBytes)) workers = 1;
-  workers = int(std::min<int64_t>(workers, std::max<int64_t>(n, 1)));
-  // Pass 1 (parallel over row ranges): sizes. Prefix sums. Pass 2 (parallel): bytes in place.
-  auto range = [&](int w) {
-    return std::pair<int64_t, int64_t>(begin + n * w / workers, begin + n * (w + 1) / workers);
-  };
+  workers = split_workers(enc, begin, end, workers);
   run_parallel(workers, [&](int w) {
-    auto [b, e] = range(w);
-    for (int64_t r = b; r < e; ++r) features[size_t(r - begin)] = enc.features_size(r);
+    for (int64_t r = begin + n * w / workers, e = begin + n * (w + 1) / workers; r < e; ++r)
+      offsets[size_t(r - begin) + 1] = int64_t(ExampleEncoder::example_size(enc.features_size(r)) + overhead);
   });
-  out.offsets[0] = 0;
-  for (int64_t i = 0; i < n; ++i)
-    out.offsets[size_t(i) + 1] =
-        out.offsets[size_t(i)] + int64_t(ExampleEncoder::example_size(features[size_t(i)]) + overhead);
-  out.size = size_t(out.offsets[size_t(n)]);
-  out.data.reset(new uint8_t[std::max<size_t>(out.size, 1)]);
+  for (int64_t i = 0; i < n; ++i) offsets[size_t(i) + 1] += offsets[size_t(i)];
+  return offsets;
+}
+
+void encode_rows_into(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers,
+                      const std::vector<int64_t>& offsets, uint8_t* out) {
+  ExampleEncoder enc(batch);
+  int64_t n = end - begin;
+  workers = split_workers(enc, begin, end, workers);
   run_parallel(workers, [&](int w) {
-    auto [b, e] = range(w);
-    for (int64_t r = b; r < e; ++r) {
-      uint8_t* p = out.data.get() + out.offsets[size_t(r - begin)];
-      size_t f = features[size_t(r - begin)];
+    for (int64_t r = begin + n * w / workers, e = begin + n * (w + 1) / workers; r < e; ++r) {
+      uint8_t* p = out + offsets[size_t(r - begin)];
+      size_t features = enc.features_size(r);  // recomputed: cheaper than keeping a per-row array
       if (framed)
-        enc.encode_framed(r, f, p);
+        enc.encode_framed(r, features, p);
       else
-        enc.encode(r, f, p);
+        enc.encode(r, features, p);
     }
   });
-  return out;
 }
 
 }  // namespace tfforge::record

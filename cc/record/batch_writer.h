@@ -30,4 +30,10 @@ struct Encoded {
 };
 Encoded encode_rows(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers);
 
+// The two halves of encode_rows, for callers that bring their own (reused) output memory:
+// record offsets (end - begin + 1, from 0), then the bytes written at out[offsets[i]].
+std::vector<int64_t> size_rows(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers);
+void encode_rows_into(const Batch& batch, int64_t begin, int64_t end, bool framed, int workers,
+                      const std::vector<int64_t>& offsets, uint8_t* out);
+
 }  // namespace tfforge::record
