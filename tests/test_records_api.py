@@ -136,3 +136,11 @@ def test_encode_buffer_matches_files(tmp_path):
     assert bytes(memoryview(buf)) == open(path, "rb").read() and offsets[-1] == len(buf)
     examples = prepared.native.serialize(0, 500)
     assert [len(e) + 16 for e in examples] == np.diff(offsets).tolist()
+
+
+def test_prefix_reads_the_shards_of_the_last_write(tmp_path):
+    prefix = str(tmp_path / "ds")
+    records.write({"x": np.arange(10)}, prefix, shards=3, progress=False)
+    records.write({"x": np.arange(4)}, prefix, shards=2, progress=False)  # leaves the -of-00003 files
+    assert records.count(prefix) == 4
+    assert sorted(np.concatenate([b["x"] for b in records.read(prefix)]).tolist()) == [0, 1, 2, 3]

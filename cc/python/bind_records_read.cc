@@ -109,6 +109,7 @@ TFFORGE_BINDINGS(records_read) {
             // name -> (values, row_splits); bytes values as an object array of bytes (or str).
             py::dict out;
             auto& cols = d.dec->columns();
+            d.dec->remember_sizes();
             for (size_t k = 0; k < cols.size(); ++k) {
               ColumnOut& c = cols[k];
               py::object values;

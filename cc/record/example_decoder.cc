@@ -130,12 +130,28 @@ ExampleDecoder::ExampleDecoder(std::vector<FeatureSpec> spec) : spec_(std::move(
   found_offset_.resize(spec_.size());
 }
 
+void ExampleDecoder::remember_sizes() {
+  last_sizes_.clear();
+  for (auto& c : out_) last_sizes_.emplace_back(c.num_values(), c.row_splits.size());
+}
+
 void ExampleDecoder::reset() {
-  for (auto& c : out_) {
-    Kind k = c.kind;
-    c = ColumnOut();
-    c.kind = k;
+  // Numeric values and row splits may have been moved out; reserve what the last batch needed so the
+  // next one does not grow through reallocations. The bytes arena is only copied out: it is kept.
+  for (size_t k = 0; k < out_.size(); ++k) {
+    ColumnOut& c = out_[k];
+    auto [values, rows] = k < last_sizes_.size() ? last_sizes_[k] : std::pair<size_t, size_t>(0, 0);
+    c.i64.clear();
+    c.f32.clear();
+    c.bytes.clear();
+    c.bytes_offsets.assign(1, 0);
+    c.row_splits.assign(1, 0);
+    if (c.kind == Kind::kInt64) c.i64.reserve(values);
+    if (c.kind == Kind::kFloat) c.f32.reserve(values);
+    if (c.kind == Kind::kBytes) c.bytes_offsets.reserve(values + 1);
+    c.row_splits.reserve(rows);
   }
+  last_sizes_.clear();
   rows_ = 0;
 }
 

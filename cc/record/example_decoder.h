@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "record/columns.h"
@@ -53,6 +54,9 @@ class ExampleDecoder {
   int64_t rows() const { return rows_; }
   const std::vector<FeatureSpec>& spec() const { return spec_; }
   std::vector<ColumnOut>& columns() { return out_; }
+  // Starts a new batch (after the columns were taken); with remember_sizes() called before taking
+  // them, capacity for a batch of the same size is reserved up front.
+  void remember_sizes();
   void reset();
 
  private:
@@ -63,6 +67,7 @@ class ExampleDecoder {
   std::vector<ColumnOut> out_;
   std::vector<wire::Span> found_;       // per feature, this row's Feature message (last wins)
   std::vector<uint64_t> found_offset_;  // its offset inside the record
+  std::vector<std::pair<size_t, size_t>> last_sizes_;  // (values, row_splits) per column
   int64_t rows_ = 0;
 };
 

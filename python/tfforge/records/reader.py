@@ -29,11 +29,27 @@ def resolve_paths(paths_or_glob) -> list[str]:
         elif os.path.isfile(item):
             found = [item]
         else:
-            found = sorted(_glob.glob(_glob.escape(item) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].tfrecord*"))
+            found = _dataset_shards(item)
         if not found:
             raise TfforgeError("no TFRecord files match", path=item)
         out.extend(found)
     return out
+
+
+def _dataset_shards(prefix: str) -> list[str]:
+    """A dataset's shards: those its spec file lists (so leftovers of an earlier run with another shard
+    count are not mixed in), else every file named like a shard of the prefix."""
+    spec_file = spec_path(prefix)
+    if os.path.isfile(spec_file):
+        shards = load(spec_file).metadata.get("shards")
+        if shards:
+            folder = os.path.dirname(prefix)
+            paths = [os.path.join(folder, s) for s in shards]
+            missing = [p for p in paths if not os.path.isfile(p)]
+            if missing:
+                raise TfforgeError(f"the spec file lists shards that are missing: {missing}", path=spec_file)
+            return paths
+    return sorted(_glob.glob(_glob.escape(prefix) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].tfrecord*"))
 
 
 def _compression_arg(compression) -> str:
