@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include "error.h"
@@ -73,27 +74,23 @@ class BufferPool {
   std::vector<Buffer> free_;
 };
 
-// Per-thread scratch: feature sizes of the chunk's rows and the encoded bytes.
-struct Scratch {
-  std::vector<size_t> sizes;
-  BufferPool::Buffer buf = BufferPool::shared().acquire();
-  ~Scratch() { BufferPool::shared().release(std::move(buf)); }
-  size_t encode(const ExampleEncoder& enc, int64_t begin, int64_t end) {
-    sizes.resize(size_t(end - begin));
-    size_t total = 0;
-    for (int64_t r = begin; r < end; ++r) {
-      sizes[size_t(r - begin)] = enc.features_size(r);
-      total += ExampleEncoder::example_size(sizes[size_t(r - begin)]) + kFramingOverhead;
-    }
-    if (total > buf.cap) {
-      buf.cap = std::max(total, buf.cap + buf.cap / 2);
-      buf.data.reset(new uint8_t[buf.cap]);
-    }
-    uint8_t* out = buf.data.get();
-    for (int64_t r = begin; r < end; ++r) out = enc.encode_framed(r, sizes[size_t(r - begin)], out);
-    return total;
+// Encodes rows [begin, end) as framed records into buf (grown as needed); returns the byte count.
+size_t encode_chunk(const ExampleEncoder& enc, int64_t begin, int64_t end, std::vector<size_t>& sizes,
+                    BufferPool::Buffer& buf) {
+  sizes.resize(size_t(end - begin));
+  size_t total = 0;
+  for (int64_t r = begin; r < end; ++r) {
+    sizes[size_t(r - begin)] = enc.features_size(r);
+    total += ExampleEncoder::example_size(sizes[size_t(r - begin)]) + kFramingOverhead;
   }
-};
+  if (total > buf.cap) {
+    buf.cap = std::max(total, buf.cap + buf.cap / 2);
+    buf.data.reset(new uint8_t[buf.cap]);
+  }
+  uint8_t* out = buf.data.get();
+  for (int64_t r = begin; r < end; ++r) out = enc.encode_framed(r, sizes[size_t(r - begin)], out);
+  return total;
+}
 
 }  // namespace
 
@@ -124,36 +121,78 @@ void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, in
   if (total_bytes < double(kParallelMinBytes)) workers = 1;
   workers = int(std::min<size_t>(size_t(workers), chunks.size()));
 
-  // Each target's chunks are claimed in sequence, so a thread waiting for its turn waits on a chunk
-  // that another live thread is already encoding: no deadlock. On failure everyone stops waiting.
-  struct Turn {
-    std::mutex m;
-    std::condition_variable cv;
-    int64_t next = 0;
+  // Threads claim chunks in order and encode them into pooled buffers. A finished chunk is handed to
+  // its target's lane; whichever thread finds the lane idle writes every chunk that is next in sequence,
+  // so nobody waits for a turn and encoding runs ahead of a slow write. At most `limit` chunks are
+  // claimed but unwritten (bounded memory); the chunk a lane needs next is always claimed before any
+  // later one, so it is being encoded by a thread that does not wait: no deadlock.
+  struct Pending {
+    BufferPool::Buffer buf;
+    size_t bytes = 0;
+    uint64_t records = 0;
   };
-  std::vector<Turn> turns(targets.size());
-  std::atomic<size_t> next_chunk{0};
+  struct Lane {
+    std::mutex m;
+    std::map<int64_t, Pending> pending;
+    int64_t next = 0;
+    bool writing = false;
+  };
+  std::vector<Lane> lanes(targets.size());
+  const int limit = 2 * workers;
+  int in_flight = 0;
+  std::mutex flight_m;
+  std::condition_variable flight_cv;
+  size_t next_chunk = 0;
   std::atomic<bool> failed{false};
+  auto finish_one = [&] {
+    std::lock_guard<std::mutex> lock(flight_m);
+    --in_flight;
+    flight_cv.notify_all();
+  };
   run_parallel(workers, [&](int) {
-    Scratch scratch;
+    std::vector<size_t> sizes;
     try {
-      for (size_t i; (i = next_chunk.fetch_add(1)) < chunks.size() && !failed.load();) {
+      for (;;) {
+        size_t i;
+        {
+          std::unique_lock<std::mutex> lock(flight_m);
+          flight_cv.wait(lock, [&] { return in_flight < limit || failed.load(); });
+          if (failed.load() || next_chunk >= chunks.size()) return;
+          i = next_chunk++;
+          ++in_flight;
+        }
         const Chunk& c = chunks[i];
-        size_t n = scratch.encode(enc, c.begin, c.end);
-        Turn& turn = turns[c.target];
-        std::unique_lock<std::mutex> lock(turn.m);
-        turn.cv.wait(lock, [&] { return turn.next == c.seq || failed.load(); });
-        if (failed.load()) return;
-        targets[c.target].file->write_framed(scratch.buf.data.get(), n, uint64_t(c.end - c.begin));
-        ++turn.next;
-        turn.cv.notify_all();
+        Pending p;
+        p.buf = BufferPool::shared().acquire();
+        p.bytes = encode_chunk(enc, c.begin, c.end, sizes, p.buf);
+        p.records = uint64_t(c.end - c.begin);
+        Lane& lane = lanes[c.target];
+        std::unique_lock<std::mutex> lock(lane.m);
+        lane.pending.emplace(c.seq, std::move(p));
+        if (lane.writing) continue;  // the lane's current writer will take it
+        lane.writing = true;
+        for (auto it = lane.pending.find(lane.next); it != lane.pending.end(); it = lane.pending.find(lane.next)) {
+          Pending w = std::move(it->second);
+          lane.pending.erase(it);
+          lock.unlock();
+          try {
+            targets[c.target].file->write_framed(w.buf.data.get(), w.bytes, w.records);
+          } catch (...) {
+            lock.lock();
+            lane.writing = false;
+            throw;
+          }
+          BufferPool::shared().release(std::move(w.buf));
+          finish_one();
+          lock.lock();
+          ++lane.next;
+        }
+        lane.writing = false;
       }
     } catch (...) {
       failed.store(true);
-      for (Turn& t : turns) {
-        std::lock_guard<std::mutex> lock(t.m);
-        t.cv.notify_all();
-      }
+      std::lock_guard<std::mutex> lock(flight_m);
+      flight_cv.notify_all();
       throw;
     }
   });
