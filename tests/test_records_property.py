@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tfforge.records as records
@@ -62,6 +62,7 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 
 @SETTINGS
 @given(datasets(), st.sampled_from(["none", "gzip", "zlib"]), st.integers(1, 3))
+@example((1, {"b": [[]]}, records.Spec({"b": records.Feature("bytes", None)})), "none", 1)  # found by hypothesis
 def test_round_trip_through_tfforge_and_tensorflow(data, compression, shards):
     rows, columns, spec = data
     with tempfile.TemporaryDirectory() as d:

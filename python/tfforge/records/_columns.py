@@ -195,6 +195,10 @@ def is_batch(data) -> bool:
 
 def _apply_spec(name: str, col: Column, feature: Feature) -> Column:
     """Checks a column against the spec's feature and converts its values to the spec's kind."""
+    empty = (col.row_splits[-1] == 0) if col.row_splits is not None else (col.width == 0 or col.rows == 0)
+    if col.kind != feature.kind and empty:  # no values at all: an empty list of any kind will do
+        col.kind = feature.kind
+        col.values = [] if feature.kind == "bytes" else _numeric_values(feature.kind, np.zeros(0))
     if col.kind != feature.kind:
         if col.kind == "bytes" or feature.kind == "bytes":
             raise SpecError(f"column '{name}' holds {col.kind} values but the spec says {feature.kind}")
