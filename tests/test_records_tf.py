@@ -151,3 +151,17 @@ def test_sequence_example_context(tmp_path):
     (batch,) = records.read(path)
     assert batch["length"].tolist() == [3, 3]
     assert list(batch["title"]) == [b"movie", b"movie"]
+
+
+def test_empty_lists_of_unknown_kind(tmp_path):
+    # The first rows say nothing about the kind; TensorFlow must still parse them as the kind seen later.
+    path = str(tmp_path / "e.tfrecord")
+    with records.Writer(path) as w:
+        w.write_example({"tags": [], "n": 1})
+        w.write_example({"tags": ["a", "b"], "n": 2})
+        w.write({"tags": [[], []], "n": np.array([3, 4])})
+    assert w.spec["tags"].kind == "bytes" and w.spec["tags"].varlen
+    got = tf_parse([path], None, w.spec.to_tf())
+    assert got["tags"].to_list() == [[], [b"a", b"b"], [], []]
+    (batch,) = records.read(path, spec=w.spec)
+    assert batch["tags"].tolist() == [[], ["a", "b"], [], []]  # written as str, read back as str

@@ -25,6 +25,7 @@ Kind parse_kind(const std::string& s) {
   if (s == "int64") return Kind::kInt64;
   if (s == "float") return Kind::kFloat;
   if (s == "bytes") return Kind::kBytes;
+  if (s == "none") return Kind::kNone;  // a column without values, kind unknown
   throw tfforge::Error("SpecError", "unknown feature kind '" + s + "' (expected int64, float or bytes)");
 }
 

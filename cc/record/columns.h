@@ -13,7 +13,9 @@
 namespace tfforge::record {
 
 // The values are the field numbers of Feature's oneof (bytes_list = 1, float_list = 2, int64_list = 3).
-enum class Kind : uint8_t { kBytes = 1, kFloat = 2, kInt64 = 3 };
+// kNone: a column without any values whose kind nobody knows; its rows encode as an empty Feature
+// (no list set), which tf.io.parse_example accepts for every type.
+enum class Kind : uint8_t { kNone = 0, kBytes = 1, kFloat = 2, kInt64 = 3 };
 
 const char* kind_name(Kind k);
 

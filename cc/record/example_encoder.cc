@@ -20,13 +20,14 @@ inline size_t int64_payload(const int64_t* v, int64_t n) {
   return s;
 }
 
-// Size of the Feature message around a list message of `list` bytes.
-inline size_t feature_size(Kind, size_t list) { return 1 + varint_size(list) + list; }
+// Size of the Feature message around a list message of `list` bytes (kNone: an empty Feature).
+inline size_t feature_size(Kind kind, size_t list) { return kind == Kind::kNone ? 0 : 1 + varint_size(list) + list; }
 
 }  // namespace
 
 const char* kind_name(Kind k) {
   switch (k) {
+    case Kind::kNone: return "none";
     case Kind::kBytes: return "bytes";
     case Kind::kFloat: return "float";
     case Kind::kInt64: return "int64";
@@ -43,6 +44,7 @@ ExampleEncoder::ExampleEncoder(const Batch& batch) : batch_(batch) {
     if (c.kind == Kind::kBytes && nvalues != int64_t(c.items.size())) throw bad("value count mismatch");
     if (c.kind == Kind::kInt64 && nvalues > 0 && !c.i64) throw bad("no int64 values");
     if (c.kind == Kind::kFloat && nvalues > 0 && !c.f32) throw bad("no float values");
+    if (c.kind == Kind::kNone && nvalues > 0) throw bad("values of kind none");
     if (c.row_splits) {
       if (c.row_splits[0] != 0) throw bad("row_splits must start at 0");
       for (int64_t r = 0; r < batch.rows; ++r)
@@ -83,6 +85,8 @@ size_t ExampleEncoder::list_size(const Column& c, int64_t r) const {
       for (int64_t i = b; i < e; ++i) s += 1 + varint_size(c.items[i].size) + c.items[i].size;
       return s;
     }
+    case Kind::kNone:
+      return 0;
   }
   return 0;
 }
@@ -111,6 +115,7 @@ uint8_t* ExampleEncoder::encode(int64_t r, size_t features, uint8_t* out) const 
     out += key_prefix_[k].size();
     *out++ = kTagField2Bytes;
     out = put_varint(out, feat);
+    if (c.kind == Kind::kNone) continue;
     *out++ = uint8_t((uint32_t(c.kind) << 3) | wire::kLengthDelimited);
     out = put_varint(out, list);
     int64_t b = c.row_begin(r), e = c.row_end(r);
@@ -139,6 +144,8 @@ uint8_t* ExampleEncoder::encode(int64_t r, size_t features, uint8_t* out) const 
         }
         break;
       }
+      case Kind::kNone:
+        break;
     }
   }
   return out;

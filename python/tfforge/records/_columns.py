@@ -36,6 +36,7 @@ class PreparedBatch:
     rows: int
     native: object           # _native.ExampleBatch
     features: dict           # name -> Feature
+    untyped: set             # names of columns without any value, whose kind is unknown
 
 
 def _numeric_values(kind: str, arr: np.ndarray) -> np.ndarray:
@@ -110,6 +111,9 @@ def _from_sequence(name: str, seq) -> Column:
         splits = np.zeros(rows + 1, np.int64)
         np.cumsum(lengths, out=splits[1:])
         return _ragged(name, flat, splits, None)
+    if all(len(r) == 0 and not isinstance(r, np.ndarray) for r in rows_list):
+        # Only empty Python lists: the kind is unknown, so rows encode as empty Features (any type).
+        return Column("none", [], np.zeros(rows + 1, np.int64), 0, Feature("float", None), rows)
     arrays = [np.asarray(r) for r in rows_list]
     shapes = {a.shape for a in arrays}
     if len(shapes) == 1 and arrays[0].size > 0 and all(x is not None for x in items):
@@ -241,7 +245,8 @@ def prepare(data, spec: Spec | None = None) -> PreparedBatch:
     rows = row_counts.pop() if row_counts else 0
     native = _native.ExampleBatch(
         [(k, c.kind, c.values, c.row_splits, c.width) for k, c in prepared.items()], rows)
-    return PreparedBatch(rows, native, {k: c.feature for k, c in prepared.items()})
+    return PreparedBatch(rows, native, {k: c.feature for k, c in prepared.items()},
+                         {k for k, c in prepared.items() if c.kind == "none"})
 
 
 def example_batch(example: Mapping) -> dict:

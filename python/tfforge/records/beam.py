@@ -73,7 +73,8 @@ class _EncodeFn(beam.DoFn):
     def process(self, batch):
         data = _columns_of_rows(batch) if self._rows else batch
         prepared = _columns.prepare(data, self._spec)
-        yield beam.pvalue.TaggedOutput(_FEATURES_TAG, (prepared.rows, {k: f.to_json() for k, f in prepared.features.items()}))
+        feats = {k: dict(f.to_json(), untyped=k in prepared.untyped) for k, f in prepared.features.items()}
+        yield beam.pvalue.TaggedOutput(_FEATURES_TAG, (prepared.rows, feats))
         yield from prepared.native.serialize(0, prepared.rows, 1)
 
 
@@ -95,8 +96,15 @@ class _MergeFeatures(beam.CombineFn):
         for n, feats in accs:
             rows += n
             for name, f in feats.items():
-                f = Feature.from_json(name, f)
-                merged[name] = merge(Feature.from_json(name, merged[name]), f, name).to_json() if name in merged else f.to_json()
+                old = merged.get(name)
+                if old is None:
+                    merged[name] = f
+                elif f.get("untyped") or old.get("untyped"):  # no values on one side: keep the other's kind
+                    typed = old if f.get("untyped") else f
+                    merged[name] = dict(typed, shape=None, untyped=bool(f.get("untyped") and old.get("untyped")))
+                else:
+                    merged[name] = dict(merge(Feature.from_json(name, old), Feature.from_json(name, f), name).to_json(),
+                                        untyped=False)
         return rows, merged
 
     def extract_output(self, acc):

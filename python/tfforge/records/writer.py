@@ -34,20 +34,30 @@ def _workers(workers) -> int:
 
 class _SpecBuilder:
     """The spec of everything written so far: per-batch features merged (shapes that differ between
-    batches become variable length)."""
+    batches become variable length; a column that had no values at all takes the kind seen later)."""
 
     def __init__(self, given: Spec | None):
         self.given = given
         self.features: dict[str, Feature] = {}
+        self.untyped: set[str] = set()  # names seen only without values so far
 
-    def add(self, features: Mapping):
+    def add(self, features: Mapping, untyped=()):
         if self.given is not None:
             return
-        if self.features and list(features) != list(self.features):
-            if set(features) != set(self.features):
-                raise SpecError(f"batches have different columns: {sorted(self.features)} then {sorted(features)}")
+        if self.features and set(features) != set(self.features):
+            raise SpecError(f"batches have different columns: {sorted(self.features)} then {sorted(features)}")
         for name, f in features.items():
-            self.features[name] = merge(self.features[name], f, name) if name in self.features else f
+            if name not in self.features:
+                self.features[name] = f
+                if name in untyped:
+                    self.untyped.add(name)
+            elif name in untyped:
+                self.features[name] = Feature(self.features[name].kind, None, self.features[name].dtype)
+            elif name in self.untyped:
+                self.features[name] = Feature(f.kind, None, f.dtype)
+                self.untyped.discard(name)
+            else:
+                self.features[name] = merge(self.features[name], f, name)
 
     def spec(self, metadata: dict) -> Spec:
         if self.given is not None:
@@ -77,7 +87,7 @@ class Writer:
     def write(self, batch) -> int:
         """Appends a batch (dict of columns, DataFrame or Table); returns the number of rows written."""
         prepared = _columns.prepare(batch, self._given)
-        self._spec.add(prepared.features)
+        self._spec.add(prepared.features, prepared.untyped)
         _native.write_batch(prepared.native, [(self._file, 0, prepared.rows)], self._workers)
         return prepared.rows
 
@@ -171,7 +181,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
         current = 0  # records in the last file (records_per_shard mode)
         for batch in _batches(data):
             prepared = _columns.prepare(batch, given)
-            builder.add(prepared.features)
+            builder.add(prepared.features, prepared.untyped)
             before = sum(f.raw_bytes for f in files)
             if records_per_shard is None:
                 targets = [(f, b, e) for f, (b, e) in zip(files, _split(prepared.rows, shards)) if e > b]
