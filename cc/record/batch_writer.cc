@@ -60,18 +60,22 @@ class BufferPool {
     if (free_.empty()) return Buffer();
     Buffer b = std::move(free_.back());
     free_.pop_back();
+    pooled_bytes_ -= b.cap;
     return b;
   }
   void release(Buffer b) {
     std::lock_guard<std::mutex> lock(m_);
-    if (b.cap <= kMaxPooledBytes && free_.size() < kMaxPooled) free_.push_back(std::move(b));
+    if (pooled_bytes_ + b.cap <= kMaxPooledBytes) {  // beyond the budget, memory goes back to the system
+      pooled_bytes_ += b.cap;
+      free_.push_back(std::move(b));
+    }
   }
 
  private:
-  static constexpr size_t kMaxPooled = 64;
-  static constexpr size_t kMaxPooledBytes = 64 << 20;
+  static constexpr size_t kMaxPooledBytes = size_t(256) << 20;
   std::mutex m_;
   std::vector<Buffer> free_;
+  size_t pooled_bytes_ = 0;
 };
 
 // Encodes rows [begin, end) as framed records into buf (grown as needed); returns the byte count.
