@@ -29,4 +29,4 @@ def rms_norm(x, gamma, epsilon=1e-6):
 
 
 def bias_gelu(x, bias, approximate=False):
-    return tf.nn.gelu(tf.nn.bias_add(x, bias), approximate=approximate)
+    return tf.nn.gelu(x + bias, approximate=approximate)
