@@ -61,7 +61,9 @@ class BiasGeluOp : public OpKernel {
     OP_REQUIRES_OK(ctx, row_shape("TfforgeBiasGelu", "x", x, &s));
     OP_REQUIRES_OK(ctx, check_param("TfforgeBiasGelu", "bias", bias, s.cols));
     Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+    // y may take over x's buffer when nothing else holds x: every kernel reads an element before
+    // writing the same element of y, so running in place is safe.
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
     if (s.size() == 0) return;
     Launch(ctx, kernel_dtype(x.dtype()), s, x.data(), bias.data(), y->data());
   }
