@@ -82,3 +82,13 @@ def test_mixed_precision_float16():
     y = layer(x)
     assert y.dtype == tf.float16
     assert max_err(y, ref(x)) <= 4e-3
+
+
+def test_demo_step(tmp_path):
+    from tfforge.demos import ops as demo
+
+    text = demo.demo_step(str(tmp_path))
+    assert "outputs identical" in text
+    diff = float(text.split("max abs difference ")[1].split()[0])
+    assert diff <= 1e-4
+    assert (tmp_path / "fused_model.keras").exists()

@@ -16,6 +16,7 @@ import traceback
 STEPS = [
     ("doctor: build and run-time report", "tfforge.demos.doctor"),
     ("CRC32C of a sample record", "tfforge.demos.crc"),
+    ("fused ops: a Keras model with tfforge layers vs Keras' own", "tfforge.demos.ops"),
 ]
 
 
