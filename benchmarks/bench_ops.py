@@ -3,8 +3,9 @@
 Writes benchmarks/results/ops[_<allocator>].json and .png and prints the tables. Each configuration
 runs `tfforge bench ops` in a fresh process, because the CPU allocator is chosen at TensorFlow start-up:
 
-- default: TensorFlow's default CPU allocator. Outputs this large come from fresh mmap'ed pages on
-  every call, so every variant pays page faults and kernel page zeroing for each output.
+- default: TensorFlow's default CPU allocator. Outputs this large come from freshly mapped pages on
+  every call, so every variant pays page faults and page zeroing for each output it allocates
+  (tfforge's ops ask for transparent huge pages on their outputs, which makes that far cheaper).
 - bfc: TF_CPU_ALLOCATOR_USE_BFC=true, TensorFlow's pooling allocator: buffers are reused, and the
   times show the kernels themselves.
 
@@ -38,7 +39,6 @@ def run_config(allocator: str, args) -> dict:
     if proc.returncode != 0:
         sys.exit(f"bench_ops: {allocator} run failed:\n{proc.stderr[-3000:]}")
     report = json.loads(proc.stdout)
-    report["machine"]["cpu_allocator"] = allocator
     from tfforge.bench.report import table, write_json, write_png
     write_json(report, out_dir / "ops.json")
     write_png(report, out_dir / "ops.png", title=f"tfforge fused ops vs TensorFlow built-ins ({allocator} CPU allocator)")

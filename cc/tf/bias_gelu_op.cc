@@ -102,12 +102,14 @@ class BiasGeluGradOp : public OpKernel {
 template <>
 void BiasGeluOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* x,
                                                  const void* b, void* y) {
+  if (y != x) advise_huge_pages(y, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::bias_gelu_forward_cpu(dt, s, x, b, approximate_, y, cpu_parallel(ctx));
 }
 
 template <>
 void BiasGeluGradOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                                      const void* x, const void* b, void* dx, void* db) {
+  advise_huge_pages(dx, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::bias_gelu_backward_cpu(dt, s, dy, x, b, approximate_, dx, db, cpu_parallel(ctx));
 }
 

@@ -127,6 +127,7 @@ class LayerNormGradOp : public OpKernel {
 template <>
 void LayerNormOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* x,
                                                   const void* g, const void* b, void* y, float* mean, float* inv_std) {
+  if (y != x) advise_huge_pages(y, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::layer_norm_forward_cpu(dt, s, x, g, b, epsilon_, y, mean, inv_std, cpu_parallel(ctx));
 }
 
@@ -134,6 +135,7 @@ template <>
 void LayerNormGradOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                                       const void* x, const void* g, const float* mean,
                                                       const float* inv_std, void* dx, void* dg, void* db) {
+  advise_huge_pages(dx, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::layer_norm_backward_cpu(dt, s, dy, x, g, mean, inv_std, dx, dg, db, cpu_parallel(ctx));
 }
 

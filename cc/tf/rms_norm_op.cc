@@ -102,12 +102,14 @@ class RMSNormGradOp : public OpKernel {
 template <>
 void RMSNormOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* x,
                                                 const void* g, void* y) {
+  if (y != x) advise_huge_pages(y, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::rms_norm_forward_cpu(dt, s, x, g, epsilon_, y, cpu_parallel(ctx));
 }
 
 template <>
 void RMSNormGradOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                                     const void* x, const void* g, void* dx, void* dg) {
+  advise_huge_pages(dx, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::rms_norm_backward_cpu(dt, s, dy, x, g, epsilon_, dx, dg, cpu_parallel(ctx));
 }
 

@@ -73,7 +73,9 @@ def _compiled(op: str, variant: str, direction: str):
         with tf.GradientTape() as tape:
             tape.watch(args)
             y = f(*args)
-        return tape.gradient(y, args, output_gradients=dy)
+        # y is returned too: otherwise graph pruning drops the forward op whenever the gradient does
+        # not need its output, and "fwd+bwd" would time the backward pass alone.
+        return y, tape.gradient(y, args, output_gradients=dy)
 
     return tf.function(step, jit_compile=jit)
 
@@ -122,6 +124,7 @@ def run(ops=OPS, shapes=((8192, 1024),), dtypes=("float32",), device: str = "cpu
                                                   round(ms, 4), round(gbps, 2), round(100 * gbps / bandwidth, 1),
                                                   round(ms / times["tfforge"], 2)))
     machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
-               "device": device, "measured_bandwidth_gbps": round(bandwidth, 2),
+               "device": device, "cpu_allocator": "bfc" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower()
+               in ("1", "true") else "default", "measured_bandwidth_gbps": round(bandwidth, 2),
                "gpu": [d.name for d in tf.config.list_logical_devices("GPU")]}
     return {"machine": machine, "results": [asdict(r) for r in results]}

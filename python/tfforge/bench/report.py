@@ -16,7 +16,7 @@ def table(report: dict) -> str:
              f"{r['tfforge_speedup']:.2f}x", f"{r['gbps']:.1f}", f"{r['pct_of_bandwidth']:.0f}%"]
             for r in report["results"]]
     head = (f"device: {m['device']}  measured memory bandwidth: {m['measured_bandwidth_gbps']:.1f} GB/s  "
-            f"TensorFlow {m['tensorflow']}")
+            f"TensorFlow {m['tensorflow']}  CPU allocator: {m.get('cpu_allocator', 'default')}")
     return head + "\n" + format_table(
         rows, ["op", "direction", "shape", "dtype", "variant", "median ms", "tfforge speedup", "GB/s", "% of bw"])
 
