@@ -36,6 +36,11 @@ class Result:
     tfforge_speedup: float  # time of this variant / time of tfforge (1.0 for tfforge itself)
 
 
+def _sig(v: float) -> float:
+    """v to 4 significant digits (tiny test shapes give tiny GB/s that fixed decimals would zero)."""
+    return float(f"{v:.4g}")
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
@@ -121,7 +126,7 @@ def run(ops=OPS, shapes=((8192, 1024),), dtypes=("float32",), device: str = "cpu
                         for variant, ms in times.items():
                             gbps = TENSORS_MOVED[direction] * nbytes / (ms / 1e3) / 1e9
                             results.append(Result(op, "x".join(map(str, shape)), dtype, device, direction, variant,
-                                                  round(ms, 4), round(gbps, 2), round(100 * gbps / bandwidth, 1),
+                                                  _sig(ms), _sig(gbps), _sig(100 * gbps / bandwidth),
                                                   round(ms / times["tfforge"], 2)))
     machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
                "device": device, "cpu_allocator": "bfc" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower()
