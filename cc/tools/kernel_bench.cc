@@ -489,7 +489,7 @@ int main(int argc, char** argv) {
   std::printf("cpu threads: %d\n", threads);
 
   // Odd shapes exercise vector tails, packed vs scalar CUDA paths, warp vs block rows, empty tensors.
-  const std::vector<k::RowShape> check_shapes = {{1, 1}, {3, 7}, {5, 8}, {17, 100}, {64, 1024}, {3, 1031}, {2, 4100}, {0, 16}, {4, 0}};
+  const std::vector<k::RowShape> check_shapes = {{1, 1}, {3, 7}, {5, 8}, {17, 100}, {64, 1024}, {3, 1031}, {2, 4100}, {2, 9000}, {0, 16}, {4, 0}};
   bool ok = true;
   int checks = 0, failed = 0;
   auto count = [&](bool passed) { ++checks, failed += !passed, ok &= passed; };
