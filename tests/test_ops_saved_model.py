@@ -2,6 +2,7 @@
 ``import tfforge.ops``; without the import TensorFlow's error names the Tfforge op, and tfforge's
 helpers explain and fix it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,19 @@ def _run(code):
 
 def test_required_ops_lists_the_tfforge_ops(saved):
     assert {"TfforgeBiasGelu", "TfforgeLayerNorm", "TfforgeRMSNorm"} <= set(tfops.required_ops(saved))
+
+
+def test_save_saved_model_leaves_a_note(tmp_path):
+    class Norm(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4])])
+        def __call__(self, x):
+            return tfops.rms_norm(x, tf.ones([4]))
+
+    path = tmp_path / "rms"
+    tfops.save_saved_model(Norm(), path)
+    note = json.loads((path / "assets.extra" / "tfforge.json").read_text())
+    assert note["required_ops"] == ["TfforgeRMSNorm"] and "import tfforge.ops" in note["how_to_load"]
+    assert tfops.load_saved_model(path)(tf.ones([2, 4])).shape == (2, 4)
 
 
 def test_loads_in_fresh_process_after_import(saved):

@@ -10,7 +10,8 @@ from tfforge.ops._loader import load_library, registered_ops
 _lib = load_library()
 
 from tfforge.ops.fused import bias_gelu, in_xla_context, layer_norm, rms_norm  # noqa: E402
-from tfforge.ops.saved_model import load_saved_model, required_ops  # noqa: E402
+from tfforge.ops.saved_model import (  # noqa: E402
+    annotate_saved_model, load_saved_model, required_ops, save_saved_model)
 
 
 def crc32c(data, masked: bool = False, name=None):
@@ -19,5 +20,5 @@ def crc32c(data, masked: bool = False, name=None):
     return _lib.tfforge_crc32c(data, masked=masked, name=name)
 
 
-__all__ = ["bias_gelu", "crc32c", "in_xla_context", "layer_norm", "load_library", "load_saved_model",
-           "registered_ops", "required_ops", "rms_norm"]
+__all__ = ["annotate_saved_model", "bias_gelu", "crc32c", "in_xla_context", "layer_norm", "load_library",
+           "load_saved_model", "registered_ops", "required_ops", "rms_norm", "save_saved_model"]

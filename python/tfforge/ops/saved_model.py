@@ -5,12 +5,17 @@ tfforge ops loads wherever ``import tfforge.ops`` ran first. Without that import
 fails before any tfforge code can run, with its own message, which names the op:
 ``Op type not registered 'TfforgeLayerNorm' in binary running on ...``. The ``Tfforge`` prefix is the
 clue; tfforge cannot change TensorFlow's text. This module gives the tools around that: list the
-tfforge ops a SavedModel needs (without TensorFlow loading it) and load it with the ops registered.
+tfforge ops a SavedModel needs (without TensorFlow loading it), leave a note inside the SavedModel
+directory for whoever finds it (``assets.extra/``, which TensorFlow's loader ignores), and load it
+with the ops registered.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
 from tfforge.ops._loader import import_tensorflow, load_library
@@ -38,6 +43,36 @@ def missing_ops_message(op_name: str) -> str:
     return (f"the model uses tfforge's custom op '{op_name}', which is registered by importing tfforge.ops: "
             "run `import tfforge.ops` before tf.saved_model.load / keras.models.load_model "
             "(or load with tfforge.ops.load_saved_model)")
+
+
+NOTE_NAME = "tfforge.json"
+
+
+def annotate_saved_model(path) -> Path | None:
+    """Writes ``assets.extra/tfforge.json`` into the SavedModel at ``path``: the tfforge ops it needs and
+    how to load it. Returns the note's path, or None when the model uses no tfforge op."""
+    ops = required_ops(path)
+    if not ops:
+        return None
+    import tfforge
+
+    note = {"tfforge_version": tfforge.__version__, "required_ops": ops,
+            "how_to_load": "pip install tfforge; then `import tfforge.ops` before tf.saved_model.load "
+                           "(or use tfforge.ops.load_saved_model(path))"}
+    target = Path(path) / "assets.extra" / NOTE_NAME
+    target.parent.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=NOTE_NAME + ".", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(note, f, indent=2)
+    os.replace(tmp, target)
+    return target
+
+
+def save_saved_model(obj, path, signatures=None, options=None) -> None:
+    """``tf.saved_model.save`` plus :func:`annotate_saved_model`."""
+    tf = import_tensorflow()
+    tf.saved_model.save(obj, str(path), signatures=signatures, options=options)
+    annotate_saved_model(path)
 
 
 def load_saved_model(path, tags=None, options=None):
