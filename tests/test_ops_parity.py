@@ -77,3 +77,21 @@ def test_nan_and_inf_propagate_like_the_composition():
         np.testing.assert_array_equal(np.isinf(ours), np.isinf(ref))
         finite = np.isfinite(ref)
         assert np.max(np.abs(ours[finite] - ref[finite])) <= 1e-5
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(max_examples=25, deadline=None)
+@hypothesis.given(dims=st.lists(st.integers(1, 40), min_size=1, max_size=3), cols=st.integers(1, 300),
+                  seed=st.integers(0, 2**16), scale=st.sampled_from([0.01, 1.0, 30.0]))
+def test_random_shapes_match_reference(dims, cols, seed, scale):
+    shape = tuple(dims[:-1]) + (cols,)
+    x = rand(shape, seed, scale=scale, offset=scale)
+    g, b = rand((cols,), seed + 1), rand((cols,), seed + 2)
+    # Outputs are unit-scale whatever the input scale (normalized), except bias_gelu's.
+    assert max_err(tfops.layer_norm(x, g, b), reference.layer_norm(x, g, b)) <= 2e-5
+    assert max_err(tfops.rms_norm(x, g), reference.rms_norm(x, g)) <= 2e-5
+    ref = np.asarray(tf.nn.gelu(x + b))
+    assert max_err(tfops.bias_gelu(x, b), ref) <= 1e-5 * max(1.0, float(np.max(np.abs(ref))))
