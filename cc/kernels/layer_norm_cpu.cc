@@ -102,28 +102,36 @@ void normalize_row(const S* x, const T* g, const T* b, int64_t n, float eps, T* 
 }
 
 // 16-bit rows are converted to float32 once, into a per-thread buffer, instead of once per pass.
+constexpr int64_t kMaxScratch = 1 << 16;
+
+// Row p (n <= kMaxScratch elements) as float32 in this thread's scratch buffer `slot` (0 or 1).
+template <class T>
+float* to_float_scratch(const T* p, int64_t n, int slot) {
+  thread_local std::vector<float> scratch[2];
+  std::vector<float>& v = scratch[slot];
+  if (int64_t(v.size()) < n) v.resize(size_t(n));
+  float* buf = v.data();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(buf + j, load8(p + j));
+  for (; j < n; ++j) buf[j] = load(p, j);
+  return buf;
+}
+
 template <class T, bool kStream>
 void forward_row(const T* x, const T* g, const T* b, int64_t n, float eps, T* y, float* mean_out,
                  float* rstd_out) {
-  constexpr int64_t kMaxScratch = 1 << 16;
   if constexpr (sizeof(T) == 2) {
     if (n <= kMaxScratch) {
-      thread_local std::vector<float> scratch;
-      if (int64_t(scratch.size()) < n) scratch.resize(size_t(n));
-      float* buf = scratch.data();
-      int64_t j = 0;
-      for (; j + 8 <= n; j += 8) _mm256_storeu_ps(buf + j, load8(x + j));
-      for (; j < n; ++j) buf[j] = load(x, j);
-      normalize_row<float, T, kStream>(buf, g, b, n, eps, y, mean_out, rstd_out, x + n);
+      normalize_row<float, T, kStream>(to_float_scratch(x, n, 0), g, b, n, eps, y, mean_out, rstd_out, x + n);
       return;
     }
   }
   normalize_row<T, T, kStream>(x, g, b, n, eps, y, mean_out, rstd_out, x + n);
 }
 
-template <class T>
-void backward_row(const T* dy, const T* x, const T* g, float mean, float rstd, int64_t n, T* dx, float* pg,
-                  float* pb) {
+template <class S, class T>
+void backward_row_from(const S* dy, const S* x, const T* g, float mean, float rstd, int64_t n, T* dx, float* pg,
+                       float* pb, const T* next_dy, const T* next_x) {
   const int64_t n8 = n & ~int64_t(7);
   const __m256 vm = _mm256_set1_ps(mean), vr = _mm256_set1_ps(rstd);
   __m256 va = _mm256_setzero_ps(), vc = _mm256_setzero_ps();
@@ -146,8 +154,8 @@ void backward_row(const T* dy, const T* x, const T* g, float mean, float rstd, i
   }
   a /= float(n);
   c /= float(n);
-  prefetch_row(x + n, n);
-  prefetch_row(dy + n, n);
+  prefetch_row(next_x, n);
+  prefetch_row(next_dy, n);
   const __m256 vmean_gd = _mm256_set1_ps(a), vmean_gdx = _mm256_set1_ps(c);
   for (j = 0; j < n8; j += 8) {
     const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load8(x + j), vm), vr);
@@ -159,6 +167,20 @@ void backward_row(const T* dy, const T* x, const T* g, float mean, float rstd, i
     const float xh = (load(x, j) - mean) * rstd;
     store(dx, j, rstd * (load(dy, j) * load(g, j) - a - xh * c));
   }
+}
+
+template <class T>
+void backward_row(const T* dy, const T* x, const T* g, float mean, float rstd, int64_t n, T* dx, float* pg,
+                  float* pb) {
+  if constexpr (sizeof(T) == 2) {
+    if (n <= kMaxScratch) {
+      float* buf = to_float_scratch(x, n, 0);
+      float* dbuf = to_float_scratch(dy, n, 1);
+      backward_row_from<float, T>(dbuf, buf, g, mean, rstd, n, dx, pg, pb, dy + n, x + n);
+      return;
+    }
+  }
+  backward_row_from<T, T>(dy, x, g, mean, rstd, n, dx, pg, pb, dy + n, x + n);
 }
 
 }  // namespace
