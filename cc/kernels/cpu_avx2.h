@@ -9,6 +9,8 @@
 #define TFFORGE_HAVE_AVX2_PATH 1
 #include <immintrin.h>
 
+#include <vector>
+
 #if defined(__clang__)
 #define TFFORGE_AVX2_BEGIN \
   _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
@@ -73,6 +75,23 @@ template <class T>
 inline void prefetch_row(const T* p, int64_t n) {
   const char* c = reinterpret_cast<const char*>(p);
   for (int64_t off = 0; off < n * int64_t(sizeof(T)); off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+}
+
+// 16-bit rows up to this length are converted to float32 once per row into per-thread scratch
+// (to_float_scratch) instead of once per pass over the row.
+constexpr int64_t kMaxScratch = 1 << 16;
+
+// Row p (n <= kMaxScratch elements) as float32 in this thread's scratch buffer `slot` (0 or 1).
+template <class T>
+inline float* to_float_scratch(const T* p, int64_t n, int slot) {
+  thread_local std::vector<float> scratch[2];
+  std::vector<float>& v = scratch[slot];
+  if (int64_t(v.size()) < n) v.resize(size_t(n));
+  float* buf = v.data();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(buf + j, load8(p + j));
+  for (; j < n; ++j) buf[j] = load(p, j);
+  return buf;
 }
 
 inline float hsum(__m256 v) {

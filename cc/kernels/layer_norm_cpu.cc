@@ -2,7 +2,6 @@
 // (mean first, then squared deviations); a row of typical width stays in L1 between passes, so the
 // tensor is read from memory once. Rows run on the caller's thread pool; AVX2 paths when available.
 #include <cmath>
-#include <vector>
 
 #include "kernels/cpu_avx2.h"
 #include "kernels/cpu_rows.h"
@@ -102,21 +101,6 @@ void normalize_row(const S* x, const T* g, const T* b, int64_t n, float eps, T* 
 }
 
 // 16-bit rows are converted to float32 once, into a per-thread buffer, instead of once per pass.
-constexpr int64_t kMaxScratch = 1 << 16;
-
-// Row p (n <= kMaxScratch elements) as float32 in this thread's scratch buffer `slot` (0 or 1).
-template <class T>
-float* to_float_scratch(const T* p, int64_t n, int slot) {
-  thread_local std::vector<float> scratch[2];
-  std::vector<float>& v = scratch[slot];
-  if (int64_t(v.size()) < n) v.resize(size_t(n));
-  float* buf = v.data();
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(buf + j, load8(p + j));
-  for (; j < n; ++j) buf[j] = load(p, j);
-  return buf;
-}
-
 template <class T, bool kStream>
 void forward_row(const T* x, const T* g, const T* b, int64_t n, float eps, T* y, float* mean_out,
                  float* rstd_out) {

@@ -65,11 +65,11 @@ float inv_rms(const T* x, int64_t n, float eps) {
   return 1.0f / std::sqrt(s / float(n) + eps);
 }
 
-template <class T, bool kStream>
-void forward_row(const T* x, const T* g, int64_t n, float eps, T* y) {
+template <class S, class T, bool kStream>
+void forward_row_from(const S* x, const T* g, int64_t n, float eps, T* y, const T* next) {
   const float r = inv_rms(x, n, eps);
   const __m256 vr = _mm256_set1_ps(r);
-  prefetch_row(x + n, n);
+  prefetch_row(next, n);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     const __m256 out = _mm256_mul_ps(_mm256_mul_ps(load8(x + j), vr), load8(g + j));
@@ -78,8 +78,9 @@ void forward_row(const T* x, const T* g, int64_t n, float eps, T* y) {
   for (; j < n; ++j) store(y, j, load(x, j) * r * load(g, j));
 }
 
-template <class T>
-void backward_row(const T* dy, const T* x, const T* g, int64_t n, float eps, T* dx, float* pg) {
+template <class S, class T>
+void backward_row_from(const S* dy, const S* x, const T* g, int64_t n, float eps, T* dx, float* pg, const T* next_dy,
+                       const T* next_x) {
   const float r = inv_rms(x, n, eps);
   const __m256 vr = _mm256_set1_ps(r);
   __m256 vc = _mm256_setzero_ps();
@@ -96,8 +97,8 @@ void backward_row(const T* dy, const T* x, const T* g, int64_t n, float eps, T* 
     pg[j] += d * xh;
   }
   c /= float(n);
-  prefetch_row(x + n, n);
-  prefetch_row(dy + n, n);
+  prefetch_row(next_x, n);
+  prefetch_row(next_dy, n);
   const __m256 vmc = _mm256_set1_ps(c);
   for (j = 0; j + 8 <= n; j += 8) {
     const __m256 xh = _mm256_mul_ps(load8(x + j), vr);
@@ -108,6 +109,26 @@ void backward_row(const T* dy, const T* x, const T* g, int64_t n, float eps, T* 
     const float xh = load(x, j) * r;
     store(dx, j, r * (load(dy, j) * load(g, j) - xh * c));
   }
+}
+
+// 16-bit rows are converted to float32 once, into a per-thread buffer, instead of once per pass.
+template <class T, bool kStream>
+void forward_row(const T* x, const T* g, int64_t n, float eps, T* y) {
+  if constexpr (sizeof(T) == 2) {
+    if (n <= kMaxScratch) return forward_row_from<float, T, kStream>(to_float_scratch(x, n, 0), g, n, eps, y, x + n);
+  }
+  forward_row_from<T, T, kStream>(x, g, n, eps, y, x + n);
+}
+
+template <class T>
+void backward_row(const T* dy, const T* x, const T* g, int64_t n, float eps, T* dx, float* pg) {
+  if constexpr (sizeof(T) == 2) {
+    if (n <= kMaxScratch) {
+      float* xs = to_float_scratch(x, n, 0);
+      return backward_row_from<float, T>(to_float_scratch(dy, n, 1), xs, g, n, eps, dx, pg, dy + n, x + n);
+    }
+  }
+  backward_row_from<T, T>(dy, x, g, n, eps, dx, pg, dy + n, x + n);
 }
 
 }  // namespace
