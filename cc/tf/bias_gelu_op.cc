@@ -61,9 +61,7 @@ class BiasGeluOp : public OpKernel {
     OP_REQUIRES_OK(ctx, row_shape("TfforgeBiasGelu", "x", x, &s));
     OP_REQUIRES_OK(ctx, check_param("TfforgeBiasGelu", "bias", bias, s.cols));
     Tensor* y = nullptr;
-    // y may take over x's buffer when nothing else holds x: every kernel reads an element before
-    // writing the same element of y, so running in place is safe.
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+    OP_REQUIRES_OK(ctx, allocate_maybe_in_place<Device>(ctx, x, &y));
     if (s.size() == 0) return;
     Launch(ctx, kernel_dtype(x.dtype()), s, x.data(), bias.data(), y->data());
   }

@@ -80,9 +80,7 @@ class LayerNormOp : public OpKernel {
     TensorShape stats_shape = x.shape();
     stats_shape.RemoveLastDims(1);
     Tensor *y = nullptr, *mean = nullptr, *inv_std = nullptr;
-    // y may take over x's buffer when nothing else holds x: every kernel reads an element before
-    // writing the same element of y, so running in place is safe.
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+    OP_REQUIRES_OK(ctx, allocate_maybe_in_place<Device>(ctx, x, &y));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, stats_shape, &mean));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, stats_shape, &inv_std));
     if (s.rows == 0) return;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 
 #include "kernels/kernels.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -102,6 +103,17 @@ inline absl::Status cuda_status(const char* op, int err) {
   return errors::Internal(op, ": CUDA kernel launch failed with cudaError ", err);
 }
 #endif
+
+// Output 0 with x's shape. On the CPU it may take over x's buffer (input 0) when nothing else holds x:
+// the CPU kernels read each element before writing the same element of y, so in place is safe. The
+// CUDA kernels declare x and y __restrict__, so they always get a buffer of their own.
+template <class Device>
+absl::Status allocate_maybe_in_place(OpKernelContext* ctx, const Tensor& x, Tensor** y) {
+  if (std::is_same<Device, Eigen::ThreadPoolDevice>::value) {
+    return ctx->forward_input_or_allocate_output({0}, 0, x.shape(), y);
+  }
+  return ctx->allocate_output(0, x.shape(), y);
+}
 
 // ---- shape-function pieces ----
 
