@@ -80,10 +80,13 @@ inline __m256 gelu_slope8(__m256 z, bool approx) {
   return _mm256_fmadd_ps(z, pdf, cdf);
 }
 
-template <class T>
+template <class T, bool kStream>
 void forward_row(const T* x, const T* b, int64_t n, bool approx, T* y) {
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) store8(y + j, gelu8(_mm256_add_ps(load8(x + j), load8(b + j)), approx));
+  for (; j + 8 <= n; j += 8) {
+    const __m256 out = gelu8(_mm256_add_ps(load8(x + j), load8(b + j)), approx);
+    if (kStream) stream8(y + j, out); else store8(y + j, out);
+  }
   forward_row_scalar(x, b, n, approx, y, j);
 }
 
@@ -110,11 +113,20 @@ void forward(RowShape s, const T* x, const T* b, bool approx, T* y, const Parall
   void (*row_fn)(const T*, const T*, int64_t, bool, T*) = [](const T* x, const T* b, int64_t n, bool a, T* y) {
     forward_row_scalar(x, b, n, a, y);
   };
+  bool stream = false;
 #if TFFORGE_HAVE_AVX2_PATH
-  if (has_avx2()) row_fn = &avx2::forward_row<T>;
+  if (has_avx2()) {
+    stream = avx2::use_streaming_stores(y, s.rows, s.cols);
+    row_fn = stream ? &avx2::forward_row<T, true> : &avx2::forward_row<T, false>;
+  }
 #endif
   const int64_t n = s.cols;
-  for_each_row(s.rows, 30 * n, parallel, [&](int64_t r) { row_fn(x + r * n, b, n, approx, y + r * n); });
+  parallel(s.rows, 30 * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) row_fn(x + r * n, b, n, approx, y + r * n);
+#if TFFORGE_HAVE_AVX2_PATH
+    if (stream) _mm_sfence();
+#endif
+  });
 }
 
 template <class T>
