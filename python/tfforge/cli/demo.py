@@ -17,6 +17,7 @@ STEPS = [
     ("doctor: build and run-time report", "tfforge.demos.doctor"),
     ("CRC32C of a sample record", "tfforge.demos.crc"),
     ("records: convert a sample table to TFRecords and read it back", "tfforge.demos.records"),
+    ("fused ops: a Keras model with tfforge layers vs Keras' own", "tfforge.demos.ops"),
 ]
 
 
