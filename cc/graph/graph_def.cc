@@ -32,12 +32,42 @@ const char* wire_type_name(WireType t) {
   throw e;
 }
 
-void expect_bytes(const Source& src, const Reader& r, WireType t, const char* what, const std::string& node = {}) {
+// `at` is the offset of the field's tag.
+void expect_bytes(const Source& src, uint64_t at, WireType t, const char* what, const std::string& node = {}) {
   if (t != wire::kLengthDelimited)
-    wire_error(src, r.offset(), std::string(what) + " has wire type " + wire_type_name(t) + ", expected length-delimited", node);
+    wire_error(src, at, std::string(what) + " has wire type " + wire_type_name(t) + ", expected length-delimited", node);
 }
 
 Span span_from(const uint8_t* a, const uint8_t* b) { return Span{a, size_t(b - a)}; }
+
+// protobuf refuses string fields that are not UTF-8; so do we, for the fields we decode.
+bool valid_utf8(Span s) {
+  const uint8_t* p = s.data;
+  const uint8_t* e = s.data + s.size;
+  while (p < e) {
+    uint8_t c = *p;
+    if (c < 0x80) { ++p; continue; }
+    int n = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    if (n < 0 || e - p <= n) return false;
+    uint32_t cp = c & (0x3f >> n);
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+std::string utf8_field(Reader& r, const Source& src, const char* what, const std::string& node) {
+  uint64_t at = r.offset();
+  Span s = r.bytes();
+  if (!valid_utf8(s)) wire_error(src, at, std::string(what) + " is not valid UTF-8", node);
+  return s.str();
+}
 
 Node parse_node(Span raw, uint64_t base, const Source& src) {
   Node n;
@@ -47,21 +77,22 @@ Node parse_node(Span raw, uint64_t base, const Source& src) {
   WireType t;
   try {
     for (const uint8_t* start = r.cursor(); r.next(&f, &t); start = r.cursor()) {
+      const uint64_t at = base + uint64_t(start - raw.data);
       switch (f) {
-        case kNodeName: expect_bytes(src, r, t, "NodeDef.name", n.name); n.name = r.bytes().str(); break;
-        case kNodeOp: expect_bytes(src, r, t, "NodeDef.op", n.name); n.op = r.bytes().str(); break;
-        case kNodeInput: expect_bytes(src, r, t, "NodeDef.input", n.name); n.inputs.push_back(r.bytes().str()); break;
-        case kNodeDevice: expect_bytes(src, r, t, "NodeDef.device", n.name); n.device = r.bytes().str(); break;
+        case kNodeName: expect_bytes(src, at, t, "NodeDef.name", n.name); n.name = utf8_field(r, src, "NodeDef.name", n.name); break;
+        case kNodeOp: expect_bytes(src, at, t, "NodeDef.op", n.name); n.op = utf8_field(r, src, "NodeDef.op", n.name); break;
+        case kNodeInput: expect_bytes(src, at, t, "NodeDef.input", n.name); n.inputs.push_back(utf8_field(r, src, "NodeDef.input", n.name)); break;
+        case kNodeDevice: expect_bytes(src, at, t, "NodeDef.device", n.name); n.device = utf8_field(r, src, "NodeDef.device", n.name); break;
         case kNodeAttr: {
-          expect_bytes(src, r, t, "NodeDef.attr", n.name);
+          expect_bytes(src, at, t, "NodeDef.attr", n.name);
           Span entry = r.bytes();
           Reader er(entry, r.offset() - entry.size);
           Attr a;
           uint32_t ef;
           WireType et;
-          while (er.next(&ef, &et)) {
-            if (ef == 1) { expect_bytes(src, er, et, "NodeDef.attr key", n.name); a.key = er.bytes().str(); }
-            else if (ef == 2) { expect_bytes(src, er, et, "NodeDef.attr value", n.name); a.value = er.bytes(); }
+          for (uint64_t eat = er.offset(); er.next(&ef, &et); eat = er.offset()) {
+            if (ef == 1) { expect_bytes(src, eat, et, "NodeDef.attr key", n.name); a.key = utf8_field(er, src, "NodeDef.attr key", n.name); }
+            else if (ef == 2) { expect_bytes(src, eat, et, "NodeDef.attr value", n.name); a.value = er.bytes(); }
             else er.skip(et);
           }
           n.attrs.push_back(std::move(a));
@@ -85,9 +116,10 @@ std::string function_name(Span fdef, uint64_t base, const Source& src) {
     WireType t;
     while (r.next(&f, &t)) {
       if (f == 1 && t == wire::kLengthDelimited) {  // signature: OpDef
-        Reader sr(r.bytes());
+        Span sig = r.bytes();
+        Reader sr(sig, r.offset() - sig.size);
         while (sr.next(&f, &t)) {
-          if (f == 1 && t == wire::kLengthDelimited) return sr.bytes().str();
+          if (f == 1 && t == wire::kLengthDelimited) return utf8_field(sr, src, "FunctionDef name", {});
           sr.skip(t);
         }
         return {};
@@ -108,12 +140,13 @@ Library parse_library(Span raw, uint64_t base, const Source& src) {
   WireType t;
   try {
     for (const uint8_t* start = r.cursor(); r.next(&f, &t); start = r.cursor()) {
+      const uint64_t at = base + uint64_t(start - raw.data);
       if (f == kLibFunction) {
-        expect_bytes(src, r, t, "FunctionDefLibrary.function");
+        expect_bytes(src, at, t, "FunctionDefLibrary.function");
         Span fd = r.bytes();
         lib.functions.push_back({function_name(fd, r.offset() - fd.size, src), fd});
       } else if (f == kLibGradient) {
-        expect_bytes(src, r, t, "FunctionDefLibrary.gradient");
+        expect_bytes(src, at, t, "FunctionDefLibrary.gradient");
         lib.gradients.push_back(r.bytes());
       } else {
         r.skip(t);
@@ -206,12 +239,13 @@ GraphDef GraphDef::parse(Span bytes, std::shared_ptr<const void> keep, Source so
   WireType t;
   try {
     for (const uint8_t* start = r.cursor(); r.next(&f, &t); start = r.cursor()) {
+      const uint64_t at = source.base + uint64_t(start - bytes.data);
       if (f == kGraphNode) {
-        expect_bytes(source, r, t, "GraphDef.node");
+        expect_bytes(source, at, t, "GraphDef.node");
         Span raw = r.bytes();
         g.nodes.push_back(parse_node(raw, source.base + uint64_t(raw.data - bytes.data), source));
       } else if (f == kGraphLibrary) {
-        expect_bytes(source, r, t, "GraphDef.library");
+        expect_bytes(source, at, t, "GraphDef.library");
         Span raw = r.bytes();
         g.library = parse_library(raw, source.base + uint64_t(raw.data - bytes.data), source);
       } else {

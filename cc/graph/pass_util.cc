@@ -14,10 +14,13 @@ using wire::WireType;
 
 namespace {
 
-void collect_attr_funcs(Span attr_value, std::vector<std::string>& out);
+constexpr int kMaxAttrDepth = 100;
+
+void collect_attr_funcs(Span attr_value, std::vector<std::string>& out, int depth = 0);
 
 // NameAttrList{name = 1, attr = 2 (map<string, AttrValue>)}
-void collect_name_attr_list(Span nal, std::vector<std::string>& out) {
+void collect_name_attr_list(Span nal, std::vector<std::string>& out, int depth) {
+  if (depth > kMaxAttrDepth) throw Error("WireFormatError", "function attributes nested too deeply");
   Reader r(nal);
   uint32_t f;
   WireType t;
@@ -27,7 +30,7 @@ void collect_name_attr_list(Span nal, std::vector<std::string>& out) {
     } else if (f == 2 && t == wire::kLengthDelimited) {
       Reader er(r.bytes());
       while (er.next(&f, &t)) {
-        if (f == 2 && t == wire::kLengthDelimited) collect_attr_funcs(er.bytes(), out);
+        if (f == 2 && t == wire::kLengthDelimited) collect_attr_funcs(er.bytes(), out, depth + 1);
         else er.skip(t);
       }
     } else {
@@ -37,17 +40,17 @@ void collect_name_attr_list(Span nal, std::vector<std::string>& out) {
 }
 
 // Function names an AttrValue refers to: func (10) or list.func (1 -> 9).
-void collect_attr_funcs(Span attr_value, std::vector<std::string>& out) {
+void collect_attr_funcs(Span attr_value, std::vector<std::string>& out, int depth) {
   Reader r(attr_value);
   uint32_t f;
   WireType t;
   while (r.next(&f, &t)) {
     if (f == 10 && t == wire::kLengthDelimited) {
-      collect_name_attr_list(r.bytes(), out);
+      collect_name_attr_list(r.bytes(), out, depth + 1);
     } else if (f == 1 && t == wire::kLengthDelimited) {
       Reader lr(r.bytes());
       while (lr.next(&f, &t)) {
-        if (f == 9 && t == wire::kLengthDelimited) collect_name_attr_list(lr.bytes(), out);
+        if (f == 9 && t == wire::kLengthDelimited) collect_name_attr_list(lr.bytes(), out, depth + 1);
         else lr.skip(t);
       }
     } else {

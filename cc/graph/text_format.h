@@ -13,6 +13,9 @@
 
 namespace tfforge::graph {
 
+// Nesting limit of the printer, parser and decoder (protobuf's own default recursion limit).
+constexpr int kMaxTextDepth = 100;
+
 // Throws WireFormatError (malformed bytes, with offset) or GraphError (a field the schema lacks).
 void print_text(const schema::MessageDef& m, wire::Span bytes, Sink& out, const std::string& path = {});
 // Returns the wire encoding; throws GraphError naming line, column and byte offset.

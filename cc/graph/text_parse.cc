@@ -88,7 +88,9 @@ class Parser {
       tag(out, f.number, wire::kLengthDelimited);
       size_t slot = out.size();
       out.push_back('\0');
+      if (++depth_ > kMaxTextDepth) fail("messages nested deeper than " + std::to_string(kMaxTextDepth));
       message(schema::message_at(f.ref), out, close);
+      --depth_;
       fix_length(out, slot);
       return;
     }
@@ -194,7 +196,9 @@ class Parser {
     tag(out, 2, wire::kLengthDelimited);
     size_t slot = out.size();
     out.push_back('\0');
+    if (++depth_ > kMaxTextDepth) fail("messages nested deeper than " + std::to_string(kMaxTextDepth));
     message(*inner, out, close);
+    --depth_;
     fix_length(out, slot);
   }
 
@@ -358,6 +362,7 @@ class Parser {
   const char* begin_;
   const char* end_;
   const std::string& path_;
+  int depth_ = 0;
   const FieldDef* open_packed_ = nullptr;
   size_t packed_slot_ = 0;
 };

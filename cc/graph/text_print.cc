@@ -56,6 +56,8 @@ class Printer {
   ~Printer() = default;
 
   void message(const MessageDef& m, Span bytes, uint64_t base, int depth) {
+    if (depth > kMaxTextDepth)
+      throw Error("WireFormatError", "messages nested deeper than " + std::to_string(kMaxTextDepth)).at_path(path_).at_offset(int64_t(base));
     Reader r(bytes, base);
     uint32_t num;
     WireType t;

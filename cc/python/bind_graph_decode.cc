@@ -1,6 +1,7 @@
 // Schema-driven decoding of small protobuf messages (AttrValue, TensorProto, MetaGraphDef headers)
 // into Python dicts, with field names as keys, enums as their names and maps as dicts.
 #include "graph/schema.h"
+#include "graph/text_format.h"
 #include "python/buffer.h"
 #include "python/graph_decode.h"
 #include "python/registry.h"
@@ -51,6 +52,8 @@ bool wire_matches(const schema::FieldDef& f, WireType t) {
   }
 }
 
+thread_local int decode_depth = 0;
+
 pybind11::object value_of(const schema::FieldDef& f, Reader& r) {
   if (f.type == schema::kMessage) return decode_message(schema::message_at(f.ref), r.bytes());
   Span s = r.bytes();
@@ -63,6 +66,11 @@ pybind11::object value_of(const schema::FieldDef& f, Reader& r) {
 }  // namespace
 
 pybind11::object decode_message(const schema::MessageDef& m, Span bytes) {
+  if (decode_depth >= tfforge::graph::kMaxTextDepth) throw tfforge::wire::ParseError(0, "messages nested too deeply");
+  ++decode_depth;
+  struct Leave {
+    ~Leave() { --decode_depth; }
+  } leave;
   pybind11::dict out;
   Reader r(bytes);
   uint32_t num;
