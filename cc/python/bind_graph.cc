@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "graph/containers.h"
+#include "graph/events.h"
 #include "graph/graph_def.h"
 #include "graph/mapped_file.h"
 #include "graph/passes.h"
@@ -283,4 +284,8 @@ TFFORGE_BINDINGS(graph) {
     return out;
   }, "transform_graph --transforms syntax -> [(name, [(key, value)])]");
   m.def("native_passes", &pass_names);
+  m.def("write_graph_events", [](const GraphDef& g, const std::string& path, double wall_time) {
+    py::gil_scoped_release release;
+    write_graph_events(g, path, wall_time);
+  }, py::arg("graph"), py::arg("path"), py::arg("wall_time"), "A TensorBoard events file holding the graph");
 }
