@@ -262,15 +262,12 @@ def bench_pbtxt(workdir: str, repeat: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--workdir", default="/dev/shm/tfforge-bench-graph",
-                    help="where the 537 MB graph and outputs go (tmpfs by default: measures the software, not the disk)")
-    ap.add_argument("--big-workdir", default="/tmp/tfforge-bench-graph", help="where the 2.5 GB graph goes")
+    ap.add_argument("--workdir", default="/tmp/tfforge-bench-graph", help="where graphs and outputs are written")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--skip-2gb", action="store_true")
     ap.add_argument("--skip-pbtxt", action="store_true")
     args = ap.parse_args(argv)
     os.makedirs(args.workdir, exist_ok=True)
-    os.makedirs(args.big_workdir, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
     import tfforge
@@ -305,8 +302,7 @@ def main(argv=None) -> int:
             os.unlink(p)
 
     if not args.skip_2gb:
-        src = os.path.join(args.big_workdir, "dense38.pb")
-        out_ours, out_py, out_tf = (os.path.join(args.big_workdir, n) for n in ("ours.pb", "py.pb", "tf.pb"))
+        src = os.path.join(args.workdir, "dense38.pb")
         log("writing the 2.5 GB graph ...")
         report["graph_2_5gb"] = big = write_dense_stack(src, 38)
         log("tfforge (2.5 GB) ...")

@@ -207,3 +207,21 @@ def test_cli_transform(tmp_path):
     assert rc == 0
     feeds = _feeds("mobilenet")
     np.testing.assert_allclose(gm.run(dst.read_bytes(), feeds, outputs)[0], gm.run(data, feeds, outputs)[0], rtol=1e-5)
+
+
+def test_saved_model_graph_passes_import_and_prune_like_extract_sub_graph():
+    t = gm.tf()
+    g = tg.load(gm.saved_model())
+    outputs = ["StatefulPartitionedCall"]
+    ours = g.apply("strip_unused_nodes", outputs=outputs)
+    theirs = t.compat.v1.graph_util.extract_sub_graph(gm.graph_def(g.to_bytes()), outputs)
+    assert [n.name for n in ours.nodes] == [n.name for n in theirs.node]
+    # the serving function is kept with what it calls; the save/restore functions are dropped
+    assert set(ours.library_functions) == set(ours.called_functions()) and len(ours.library_functions) < len(
+        g.library_functions)
+    for transforms in PASSES:
+        out = g.apply(transforms, inputs=["serving_default_features"], outputs=outputs)
+        graph = t.Graph()
+        with graph.as_default():
+            t.graph_util.import_graph_def(gm.graph_def(out.to_bytes()), name="")
+        assert graph.get_operation_by_name("StatefulPartitionedCall") is not None

@@ -70,6 +70,7 @@ class AtomicFileSink : public Sink {
  private:
   void flush();
   void write_all(const void* data, size_t n);
+  static void prefault(const void* data, size_t n);
   std::string path_, tmp_;
   int fd_ = -1;
   std::vector<uint8_t> buf_;
