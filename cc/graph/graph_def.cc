@@ -260,14 +260,6 @@ GraphDef GraphDef::parse(Span bytes, std::shared_ptr<const void> keep, Source so
   return g;
 }
 
-std::string encode_node(const Node& n) {
-  std::string s;
-  s.reserve(node_size(n));
-  StringSink out(&s);
-  write_node(out, n);
-  return s;
-}
-
 namespace {
 void write_graph(Sink& out, const std::vector<Node>& nodes, const Library& lib, const std::vector<Span>& extra) {
   for (auto& n : nodes) {

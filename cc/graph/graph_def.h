@@ -71,7 +71,6 @@ class GraphDef {
 
   // Bytes created by edits (re-encoded attrs, new tensors) must outlive the graph and its copies.
   Span own(std::string bytes);
-  void keep_alive(std::shared_ptr<const void> p) { keep_.push_back(std::move(p)); }
 
   // name -> index into nodes; rebuilt on demand after edits that change names or order.
   const std::unordered_map<std::string, size_t>& index() const;
@@ -94,8 +93,5 @@ class GraphDef {
 // The node name an input refers to: "^a" -> "a", "a:1" -> "a".
 std::string input_node_name(const std::string& input);
 inline bool is_control_input(const std::string& input) { return !input.empty() && input[0] == '^'; }
-
-// NodeDef encoding of a (possibly edited) node.
-std::string encode_node(const Node& n);
 
 }  // namespace tfforge::graph

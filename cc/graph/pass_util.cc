@@ -116,21 +116,6 @@ void check_inputs_exist(const GraphDef& g) {
             .at_node(n.name).at_path(g.source().path);
 }
 
-void rewire_inputs(GraphDef& g, const std::vector<std::pair<std::string, std::string>>& renames) {
-  if (renames.empty()) return;
-  std::unordered_map<std::string, std::string> map(renames.begin(), renames.end());
-  for (auto& n : g.nodes)
-    for (auto& in : n.inputs) {
-      std::string base = input_node_name(in);
-      auto it = map.find(base);
-      if (it == map.end()) continue;
-      bool control = is_control_input(in);
-      std::string suffix = in.substr((control ? 1 : 0) + base.size());
-      in = (control ? "^" : "") + it->second + suffix;
-      n.dirty = true;
-    }
-}
-
 std::vector<std::string> called_functions(const GraphDef& g, const std::vector<bool>& from_nodes) {
   std::unordered_map<std::string, size_t> fn_index;
   for (size_t i = 0; i < g.library.functions.size(); ++i) fn_index.emplace(g.library.functions[i].name, i);
@@ -206,10 +191,23 @@ std::vector<size_t> topological_order(const GraphDef& g) {
       if (--pending[c] == 0) ready.push_back(c);
   }
   if (order.size() != n) {
-    for (size_t i = 0; i < n; ++i)
-      if (pending[i] > 0)
-        throw Error("GraphError", "the graph has a cycle through this node (not a while loop's NextIteration edge)")
-            .at_node(g.nodes[i].name).at_path(g.source().path);
+    // Walk back through unfinished inputs from an unfinished node; the first node met twice is on a cycle.
+    size_t at = 0;
+    while (pending[at] == 0) ++at;
+    std::vector<bool> seen(n, false);
+    while (!seen[at]) {
+      seen[at] = true;
+      for (auto& in : g.nodes[at].inputs) {
+        size_t src = idx.at(input_node_name(in));
+        const std::string& op = g.nodes[src].op;
+        if (pending[src] > 0 && op != "NextIteration" && op != "RefNextIteration") {
+          at = src;
+          break;
+        }
+      }
+    }
+    throw Error("GraphError", "the graph has a cycle through this node (not a while loop's NextIteration edge)")
+        .at_node(g.nodes[at].name).at_path(g.source().path);
   }
   return order;
 }

@@ -56,8 +56,6 @@ void apply_passes(GraphDef& g, const std::vector<TransformSpec>& specs, const Pa
 
 // Throws GraphError naming the consumer when an input refers to a node not in the graph.
 void check_inputs_exist(const GraphDef& g);
-// Rewrites every input (data and control) whose node name is mapped; marks touched nodes dirty.
-void rewire_inputs(GraphDef& g, const std::vector<std::pair<std::string, std::string>>& renames);
 // Keeps the nodes whose flag is set, in order, and the library functions they call (transitively).
 void keep_nodes(GraphDef& g, const std::vector<bool>& keep);
 // Library functions a set of nodes call, transitively through function bodies.

@@ -72,18 +72,6 @@ TensorView parse_tensor(Span s) {
   return t;
 }
 
-size_t dtype_size(int dtype) {
-  switch (dtype) {
-    case 1: case 3: case 22: return 4;              // float, int32, uint32
-    case 2: case 9: case 8: case 23: return 8;      // double, int64, complex64, uint64
-    case 18: return 16;                             // complex128
-    case 4: case 6: case 10: case 11: case 12: case 24: case 25: case 26: case 27: case 28: return 1;
-    case 5: case 14: case 17: case 19: case 15: case 16: return 2;  // int16, bfloat16, uint16, half, qint16, quint16
-    case 13: return 4;                              // qint32
-    default: return 0;
-  }
-}
-
 uint64_t tensor_payload_bytes(const TensorView& t) {
   if (t.has_content) return t.content.size;
   uint64_t n = 0;

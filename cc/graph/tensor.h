@@ -45,9 +45,6 @@ struct TensorView {
 
 TensorView parse_tensor(wire::Span tensor_proto);
 
-// Byte size of one element of a fixed-size dtype; 0 for string/resource/variant or unknown dtypes.
-size_t dtype_size(int dtype);
-
 // Payload bytes a tensor holds (tensor_content, or the typed values' encoded size).
 uint64_t tensor_payload_bytes(const TensorView& t);
 

@@ -48,6 +48,20 @@ const Attr& attr_at(const GraphDef& g, const std::string& node, const std::strin
   return *a;
 }
 
+// The TensorProto inside a node's AttrValue.tensor.
+Span tensor_of(const GraphDef& g, const std::string& node, const std::string& key) {
+  wire::Reader r(attr_at(g, node, key).value);
+  uint32_t f;
+  wire::WireType w;
+  Span tensor;
+  while (r.next(&f, &w)) {
+    if (f == kAttrTensor && w == wire::kLengthDelimited) tensor = r.bytes();
+    else r.skip(w);
+  }
+  if (!tensor.data) throw Error("GraphError", "attribute '" + key + "' holds no tensor").at_node(node);
+  return tensor;
+}
+
 py::str lenient_str(const std::string& s);
 
 py::tuple meta_result(const GraphPtr& g, const MetaGraphView& v) {
@@ -115,21 +129,14 @@ TFFORGE_BINDINGS(graph) {
         Span v = attr_at(g, node, key).value;
         return py::bytes(reinterpret_cast<const char*>(v.data), v.size);
       })
+      .def("tensor_info", [](const GraphDef& g, const std::string& node, const std::string& key) {
+        TensorView t = parse_tensor(tensor_of(g, node, key));
+        py::object dims = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));
+        return py::make_tuple(t.dtype, dims, tensor_payload_bytes(t));
+      }, "(dtype, shape, payload bytes) of a tensor attr, without copying it")
       .def("tensor", [](const GraphDef& g, const std::string& node, const std::string& key) {
-        Span v = attr_at(g, node, key).value;
-        TensorView t;
-        Span tensor_bytes;
-        {
-          wire::Reader r(v);
-          uint32_t f;
-          wire::WireType w;
-          while (r.next(&f, &w)) {
-            if (f == kAttrTensor && w == wire::kLengthDelimited) tensor_bytes = r.bytes();
-            else r.skip(w);
-          }
-        }
-        if (!tensor_bytes.data) throw Error("GraphError", "attribute '" + key + "' holds no tensor").at_node(node);
-        t = parse_tensor(tensor_bytes);
+        Span tensor_bytes = tensor_of(g, node, key);
+        TensorView t = parse_tensor(tensor_bytes);
         py::dict out;
         out["dtype"] = t.dtype;
         out["shape"] = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfforge.errors import GraphError
 from tfforge.graph import dtypes
+
+
+# A tensor stored as a few typed values but a huge shape (TensorFlow repeats the last value) is not
+# expanded past this many elements: bad input must not allocate without bound.
+MAX_EXPANDED_ELEMENTS = 1 << 28
 
 
 def to_numpy(decoded: dict) -> np.ndarray:
@@ -12,8 +18,10 @@ def to_numpy(decoded: dict) -> np.ndarray:
     the latter repeating the last value to fill the shape, as TensorFlow does)."""
     dtype = decoded["dtype"]
     shape = decoded["shape"] or ()
-    count = int(np.prod(shape)) if shape else 1
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     np_type = dtypes.to_numpy(dtype)
+    if count < 0 or (count > MAX_EXPANDED_ELEMENTS and "content" not in decoded):
+        raise GraphError(f"tensor of shape {shape} cannot be expanded from {len(decoded.get('values', {}))} values")
     if "content" in decoded:
         return np.frombuffer(decoded["content"], dtype=np_type).reshape(shape).copy()
     field = dtypes.VALUE_FIELD.get(dtype % 100)
@@ -52,14 +60,26 @@ class Tensor:
 
     @property
     def dtype(self) -> str:
-        return dtypes.name(self._load()["dtype"])
+        """'DT_FLOAT' style name."""
+        return dtypes.name(self._g.tensor_info(self._node, self._key)[0])
 
     @property
     def shape(self):
-        return self._load()["shape"]
+        """Tuple of dimensions, None for unknown rank."""
+        return self._g.tensor_info(self._node, self._key)[1]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of payload the tensor holds in the graph (tensor_content or typed values)."""
+        return self._g.tensor_info(self._node, self._key)[2]
 
     def numpy(self) -> np.ndarray:
-        return to_numpy(self._load())
+        decoded = self._load()
+        try:
+            return to_numpy(decoded)
+        except ValueError as exc:  # content size does not match dtype x shape
+            raise GraphError(f"tensor attribute '{self._key}' does not hold its shape's worth of data: {exc}",
+                             node=self._node) from None
 
     def __repr__(self) -> str:
         return f"Tensor(node={self._node!r}, attr={self._key!r})"
