@@ -161,3 +161,25 @@ def test_missing_node_names_it():
     g = tg.Graph.from_bytes(gm.tf1_control_flow()[0])
     with pytest.raises(GraphError, match="nope"):
         g.node("nope")
+
+
+def test_graph_tools_work_without_tensorflow(python_runner, tmp_path):
+    out = python_runner(f"""
+        import os, sys
+        import tfforge.graph as tg
+        from tfforge.graph import inspect as gi, text
+        from tfforge.cli.main import main
+        from tfforge.demos.graph import DEMO_GRAPH
+        r = gi.inspect(DEMO_GRAPH)
+        g = tg.load(DEMO_GRAPH)
+        small = g.apply("strip_unused_nodes remove_device merge_duplicate_nodes sort_by_execution_order",
+                        inputs=["x"], outputs=["out"])
+        small.save({str(tmp_path / "s.pbtxt")!r})
+        assert tg.load({str(tmp_path / "s.pbtxt")!r}).to_bytes() == small.to_bytes()
+        assert main(["graph", "tensorboard", DEMO_GRAPH, {str(tmp_path / "logs")!r}]) == 0
+        assert main(["inspect", DEMO_GRAPH, "--json"]) == 0
+        assert "tensorflow" not in sys.modules
+        print("OK", r["node_count"], len(small))
+    """, block_tensorflow=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "OK 41 35"
