@@ -42,12 +42,13 @@ struct PassRegistration {
   PassRegistration(const char* name, PassFn fn);
 };
 
-#define TFFORGE_GRAPH_PASS(name)                                                                 \
-  static void tfforge_pass_##name(::tfforge::graph::GraphDef& g, const ::tfforge::graph::PassContext& ctx, \
-                                  const ::tfforge::graph::PassArgs& args);                       \
-  static ::tfforge::graph::PassRegistration tfforge_pass_registration_##name(#name, tfforge_pass_##name); \
-  static void tfforge_pass_##name(::tfforge::graph::GraphDef& g, const ::tfforge::graph::PassContext& ctx, \
-                                  const ::tfforge::graph::PassArgs& args)
+#define TFFORGE_GRAPH_PASS(name)                                                                         \
+  static void tfforge_pass_##name(::tfforge::graph::GraphDef& g, const ::tfforge::graph::PassContext& ctx,   \
+                                  const ::tfforge::graph::PassArgs& args);                                 \
+  static ::tfforge::graph::PassRegistration tfforge_pass_registration_##name(#name, tfforge_pass_##name);   \
+  static void tfforge_pass_##name(::tfforge::graph::GraphDef& g,                                           \
+                                  [[maybe_unused]] const ::tfforge::graph::PassContext& ctx,               \
+                                  [[maybe_unused]] const ::tfforge::graph::PassArgs& args)
 
 // Applies the native passes in order; throws TransformError naming the first unknown pass.
 void apply_passes(GraphDef& g, const std::vector<TransformSpec>& specs, const PassContext& ctx);
