@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from tfforge._console import human_bytes
@@ -60,13 +61,12 @@ def _transform(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        import os
         print(f"{args.input}: {len(g)} nodes -> {args.output}: {len(out)} nodes, "
               f"{human_bytes(os.path.getsize(args.output))} in {done - start:.2f} s")
     return 0
 
 
-def _message_type(path: str, explicit: str, text_input: bool) -> str:
+def _message_type(path: str, explicit: str) -> str:
     if explicit != "auto":
         return "tensorflow." + explicit
     from tfforge.graph.text import message_type_for
@@ -75,11 +75,10 @@ def _message_type(path: str, explicit: str, text_input: bool) -> str:
 
 def _to_text(args) -> int:
     from tfforge.graph import text
-    import os
     src = args.input
     if os.path.isdir(src):
         src = os.path.join(src, "saved_model.pb")
-    msg = _message_type(src, args.type, False)
+    msg = _message_type(src, args.type)
     text.binary_to_text(src, args.output, msg)
     print(f"{src} -> {args.output} ({msg.split('.')[-1]}, {human_bytes(os.path.getsize(args.output))})")
     return 0
@@ -87,8 +86,7 @@ def _to_text(args) -> int:
 
 def _from_text(args) -> int:
     from tfforge.graph import text
-    import os
-    msg = _message_type(args.input, args.type, True)
+    msg = _message_type(args.input, args.type)
     text.text_to_binary(args.input, args.output, msg)
     print(f"{args.input} -> {args.output} ({msg.split('.')[-1]}, {human_bytes(os.path.getsize(args.output))})")
     return 0
