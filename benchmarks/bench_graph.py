@@ -104,6 +104,8 @@ def write_dense_stack(path: str, layers: int, seed: int = 0) -> dict:
             prev = f"dense_{i}/Relu"
         f.write(_node("output", "Identity", [prev], attrs=_attr("T", _type_attr())))
         f.write(_field(4, _varint(1 << 3) + _varint(1987)))  # versions { producer: 1987 }
+        f.flush()
+        os.fsync(f.fileno())  # on disk before timing starts, so its writeback does not throttle the timed writes
     os.replace(path + ".tmp", path)
     return {"path": path, "bytes": os.path.getsize(path), "layers": layers}
 

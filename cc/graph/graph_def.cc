@@ -297,6 +297,7 @@ std::string GraphDef::to_string() const {
 
 void GraphDef::write_file(const std::string& path) const {
   AtomicFileSink sink(path);
+  sink.reserve(encoded_size());
   write_graph(sink, nodes, library, top_extra_);
   sink.commit();
 }

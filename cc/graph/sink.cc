@@ -31,7 +31,15 @@ AtomicFileSink::~AtomicFileSink() {
   }
 }
 
+void AtomicFileSink::reserve(uint64_t size) {
+  if (size == 0) return;
+  int err = ::posix_fallocate(fd_, 0, off_t(size));
+  if (err == ENOSPC) throw Error("GraphError", "not enough space for " + std::to_string(size) + " bytes").at_path(path_);
+  if (err == 0) reserved_ = size;  // other failures (unsupported): the writes allocate as usual
+}
+
 void AtomicFileSink::write_all(const void* data, size_t n) {
+  written_ += n;
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     ssize_t w = ::write(fd_, p, n > (1u << 30) ? (1u << 30) : n);
@@ -77,6 +85,8 @@ void AtomicFileSink::put(const void* data, size_t n) {
 
 void AtomicFileSink::commit() {
   flush();
+  if (reserved_ > written_ && ::ftruncate(fd_, off_t(written_)) != 0)
+    throw Error("GraphError", std::string("truncate failed: ") + std::strerror(errno)).at_path(path_);
   if (::close(fd_) != 0) {
     fd_ = -1;
     ::unlink(tmp_.c_str());

@@ -66,6 +66,9 @@ class AtomicFileSink : public Sink {
   using Sink::put;
   void put(const void* data, size_t n) override;
   void commit();
+  // Allocates the file's blocks up front when the final size is known: cheaper than the file
+  // system's allocation page by page, and a full disk fails here, before any byte is written.
+  void reserve(uint64_t size);
 
  private:
   void flush();
@@ -73,6 +76,7 @@ class AtomicFileSink : public Sink {
   static void prefault(const void* data, size_t n);
   std::string path_, tmp_;
   int fd_ = -1;
+  uint64_t written_ = 0, reserved_ = 0;
   std::vector<uint8_t> buf_;
 };
 

@@ -29,6 +29,7 @@ TFFORGE_BINDINGS(graph_text) {
     auto f = MappedFile::open(src);
     std::string bytes = parse_text(m, f->span(), src);
     AtomicFileSink sink(dst);
+    sink.reserve(bytes.size());
     sink.put(bytes.data(), bytes.size());
     sink.commit();
   }, py::arg("message_type"), py::arg("src"), py::arg("dst"));
