@@ -3,13 +3,16 @@ that runs a GraphDef in TensorFlow. Imported by tests/test_graph_*.py; TensorFlo
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 
 import numpy as np
 
 _TMP = tempfile.mkdtemp(prefix="tfforge-graph-tests-")
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 def tf():
