@@ -18,6 +18,7 @@ STEPS = [
     ("CRC32C of a sample record", "tfforge.demos.crc"),
     ("records: convert a sample table to TFRecords and read it back", "tfforge.demos.records"),
     ("fused ops: a Keras model with tfforge layers vs Keras' own", "tfforge.demos.ops"),
+    ("graph: inspect and prune an embedded TF1 graph natively", "tfforge.demos.graph"),
 ]
 
 
