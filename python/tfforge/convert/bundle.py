@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfforge.convert.frozen import contiguous as _contiguous
+
 from tfforge.errors import ConversionError
 
 
@@ -33,7 +35,7 @@ class Bundle:
         return self._dtypes[key]
 
     def get(self, key: str) -> np.ndarray:
-        return np.ascontiguousarray(self._reader.get_tensor(key))
+        return _contiguous(self._reader.get_tensor(key))
 
 
 def open_bundle(prefix: str) -> Bundle:

@@ -95,7 +95,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     roots = list(outputs) + list(initializer_nodes or [])
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
-    graph_def = graph_edit.prune(graph_def, roots)
+    graph_def = graph_edit.inline_functions(graph_edit.prune(graph_def, roots), roots)
     bundle = open_bundle(prefix)
     weights, frozen = {}, {}
     for node in graph_def.node:

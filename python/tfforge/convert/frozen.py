@@ -119,3 +119,9 @@ def read_graph_def(path: str):
     except Exception as exc:
         raise ConversionError(f"not a valid GraphDef: {exc}", path=path) from None
     return graph_def
+
+
+def contiguous(array) -> np.ndarray:
+    """C-contiguous without copying when it already is (np.ascontiguousarray turns 0-d into 1-d)."""
+    array = np.asarray(array)
+    return array if array.flags.c_contiguous else array.copy(order="C")

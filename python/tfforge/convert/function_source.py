@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfforge.convert.frozen import contiguous as _contiguous
+
 from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph
 from tfforge.errors import ConversionError
@@ -28,7 +30,7 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
         node = nodes.get(name)
         if node is None:  # pruned away by Grappler: unused capture
             continue
-        value = np.ascontiguousarray(_read_capture(external, name))
+        value = _contiguous(_read_capture(external, name))
         dtype_enum = tf().as_dtype(value.dtype).as_datatype_enum
         graph_edit.constify(node, dtype_enum)
         weights[name] = value

@@ -6,6 +6,7 @@ Weight bytes never pass through here; they are spliced in natively when the grap
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict, deque
 
 from tfforge.errors import ConversionError
@@ -29,7 +30,8 @@ _TRAINING_OPS = {
     "IsVariableInitialized", "VarIsInitializedOp", "Const", "Placeholder", "PlaceholderWithDefault",
     "VariableV2", "Variable", "VarHandleOp", "InitializeTableV2", "InitializeTableFromTextFileV2",
 }
-_TRAINING_SCOPES = ("save/", "save_", "gradients/", "gradients_", "train/", "report_uninitialized", "init")
+_CONTROL_FLOW = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "Exit"}
+_TRAINING_SCOPES = ("save/", "save_", "global_step", "gradients/", "gradients_", "train/", "report_uninitialized", "init")
 
 
 def node_of(tensor: str) -> str:
@@ -188,19 +190,86 @@ def _reads_value(node) -> bool:
 
 
 def detect_outputs(graph_def) -> list[str]:
-    """Nodes nothing consumes that are not training machinery (savers, initializers, summaries,
-    optimizer updates)."""
-    used = set()
+    """Outputs of an inference graph inside a training graph: nodes nothing but training machinery
+    (savers, initializers, summaries, gradients, optimizer updates) consumes. A loss found this way (the
+    tensor the gradients start from) is replaced by the user-named tensors it is computed from."""
+    by_name = {n.name: n for n in graph_def.node}
+    training = {n.name for n in graph_def.node if _is_training(n)}
+    used, used_by_training = set(), set()
     for node in graph_def.node:
         for inp in node.input:
-            used.add(node_of(inp))
+            (used_by_training if node.name in training else used).add(node_of(inp))
+    losses = set()
+    for node in graph_def.node:  # the gradients of a loss X start in scope gradients/X_grad, fed grad_ys
+        m = re.match(r"^(?:.*/)?gradients(?:_\d+)?/(.+)_grad/", node.name)
+        if m and any(re.search(r"gradients(?:_\d+)?/grad_ys_\d+$", node_of(i)) for i in node.input):
+            losses.add(m.group(1))
     found = []
     for node in graph_def.node:
-        if node.name in used or node.op in _TRAINING_OPS:
+        if node.name in used or node.name in training or node.op == "Exit":
             continue
-        if node.name.startswith(_TRAINING_SCOPES) or "/gradients" in node.name:
-            continue
-        if node.op.startswith(("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply", "Assign")):
-            continue
-        found.append(node.name)
+        if node.name in used_by_training and node.name not in losses:
+            continue  # initial values, saver inputs
+        if node.op == "Identity" and node.input and by_name.get(node_of(node.input[0])) is not None and \
+                by_name[node_of(node.input[0])].op in _CONTROL_FLOW:
+            continue  # unused loop-carried values and branch outputs
+        if node.name in losses:
+            found.extend(n for n in _named_sources(node, by_name) if n not in found)
+        elif node.name not in found:
+            found.append(node.name)
     return found
+
+
+def _is_training(node) -> bool:
+    return node.op in _TRAINING_OPS or node.name.startswith(_TRAINING_SCOPES) or "/gradients" in node.name or \
+        node.op.startswith(("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply", "Assign"))
+
+
+_AUTO_NAME = re.compile(r"^(?:.*/)?[A-Z][A-Za-z0-9]*(?:_\d+)?$")  # TensorFlow's default op-type names
+
+
+def _named_sources(loss, by_name) -> list[str]:
+    """Walks back from the loss through auto-named ops to the first user-named tensors that are not
+    placeholders (labels) or variables."""
+    found, stack, seen = [], [loss.name], set()
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        node = by_name[name]
+        if node.op in ("Placeholder", "Const", "PlaceholderWithDefault") or node.op in VARIABLE_OPS:
+            continue
+        if name != loss.name and not _AUTO_NAME.match(name):
+            found.append(name)
+            continue
+        stack.extend(node_of(i) for i in node.input if not i.startswith("^"))
+    return found or [loss.name]
+
+
+_FUNCTIONAL = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "PartitionedCall",
+               "StatefulPartitionedCall"}
+
+
+def inline_functions(graph_def, fetches: list[str]):
+    """Grappler's function inlining and control-flow lowering (While -> Enter/Switch/Merge/Exit), so
+    variables that functional ops take as inputs become ordinary graph edges before they are frozen.
+    A no-op for graphs without functional ops."""
+    if not any(n.op in _FUNCTIONAL for n in graph_def.node):
+        return graph_def
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, rewriter_config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph_def)
+    for function in meta.graph_def.library.function:
+        function.attr.pop("api_implements", None)
+    meta.collection_def["train_op"].node_list.value.extend(node_of(f) for f in fetches)
+    config = config_pb2.ConfigProto()
+    rewrite = config.graph_options.rewrite_options
+    rewrite.min_graph_nodes = -1
+    rewrite.optimizers.append("function")
+    rewrite.function_optimization = rewriter_config_pb2.RewriterConfig.AGGRESSIVE
+    try:
+        return tf_optimizer.OptimizeGraph(config, meta)
+    except Exception as exc:
+        raise ConversionError(f"inlining the graph's functions failed: {exc}") from None

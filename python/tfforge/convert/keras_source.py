@@ -15,6 +15,8 @@ import zipfile
 
 import numpy as np
 
+from tfforge.convert.frozen import contiguous as _contiguous
+
 from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph
 from tfforge.errors import ConversionError
@@ -58,8 +60,9 @@ def build_deferred(path: str, safe_mode: bool = True):
         raise
 
 
-def weight_arrays(model, path: str) -> list:
-    """numpy arrays for model.weights, in order: views of the mapped file where the bytes lie there
+def weight_arrays(model, path: str) -> dict:
+    """id(variable) -> numpy array for every variable of the model (trainable, non-trainable and
+    seed-generator state): views of the mapped file where the bytes lie there
     contiguously, else read."""
     from keras.src.saving import saving_lib
 
@@ -75,7 +78,7 @@ def weight_arrays(model, path: str) -> list:
         info = zf.getinfo(_WEIGHTS)
         store = _LazyStore(_WEIGHTS, zf, mode="r")
         found = {}
-        variables = list(model.weights)
+        variables = list(model.trainable_variables) + list(model.non_trainable_variables)
         try:
             for v in variables:
                 object.__setattr__(v, "assign", lambda value, v=v: found.__setitem__(id(v), value))
@@ -86,7 +89,7 @@ def weight_arrays(model, path: str) -> list:
                 v.__dict__.pop("assign", None)
         base = _member_offset(path, info) if info.compress_type == zipfile.ZIP_STORED else None
         mapped = np.memmap(path, mode="r") if base is not None else None
-        arrays = [_array(found.get(id(v)), v, mapped, base, path) for v in variables]
+        arrays = {id(v): _array(found.get(id(v)), v, mapped, base, path) for v in variables}
         store.close()
     return arrays
 
@@ -108,7 +111,7 @@ def _array(dataset, variable, mapped, base, path):
     shape = tuple(int(d) for d in variable.shape)
     dtype = np.dtype(ml_dtypes.bfloat16) if variable.dtype == "bfloat16" else np.dtype(variable.dtype)
     if dataset is None:  # state Keras does not save (a seed generator's): its initial value
-        return np.ascontiguousarray(np.asarray(variable._initializer(variable.shape, dtype=variable.dtype)))  # noqa: SLF001
+        return _contiguous(np.asarray(variable._initializer(variable.shape, dtype=variable.dtype)))  # noqa: SLF001
     if isinstance(dataset, np.ndarray):
         value = dataset
     else:
@@ -162,8 +165,7 @@ def output_names(model, count):
 def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
     from tfforge.convert.function_source import _rename, _rename_outputs
     model = build_deferred(path, safe_mode)
-    arrays = weight_arrays(model, path)
-    by_id = {id(v): a for v, a in zip(model.weights, arrays)}
+    by_id = weight_arrays(model, path)
     concrete, in_names = trace(model)
     graph_def = concrete.graph.as_graph_def()
     n_inputs = len(in_names)
