@@ -1,9 +1,16 @@
-"""tfforge's TensorFlow custom ops. Importing this module loads _ops.so and registers the ops, so a
-SavedModel that uses them loads after ``import tfforge.ops``."""
+"""tfforge's TensorFlow custom ops. Importing this module loads _ops.so and registers the ops (and
+their gradients), so a SavedModel that uses them loads after ``import tfforge.ops``.
+
+Fused ops: :func:`layer_norm`, :func:`rms_norm`, :func:`bias_gelu` (CPU and CUDA, float32/float16/
+bfloat16, with gradients); :mod:`tfforge.ops.reference` holds the built-in compositions they replace.
+"""
 
 from tfforge.ops._loader import load_library, registered_ops
 
 _lib = load_library()
+
+from tfforge.ops.fused import bias_gelu, in_xla_context, layer_norm, rms_norm  # noqa: E402
+from tfforge.ops.saved_model import load_saved_model, required_ops  # noqa: E402
 
 
 def crc32c(data, masked: bool = False, name=None):
@@ -12,4 +19,5 @@ def crc32c(data, masked: bool = False, name=None):
     return _lib.tfforge_crc32c(data, masked=masked, name=name)
 
 
-__all__ = ["crc32c", "load_library", "registered_ops"]
+__all__ = ["bias_gelu", "crc32c", "in_xla_context", "layer_norm", "load_library", "load_saved_model",
+           "registered_ops", "required_ops", "rms_norm"]

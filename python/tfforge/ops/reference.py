@@ -1,0 +1,32 @@
+"""The built-in TensorFlow compositions tfforge's fused ops replace: the parity reference in tests, the
+anchor in benchmarks, and the fallback where a custom op cannot run (inside XLA-compiled functions).
+
+Norms compute in float32 for float16/bfloat16 inputs, as Keras does, and cast back."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _as_float32(x):
+    return tf.cast(x, tf.float32) if x.dtype != tf.float32 else x
+
+
+def layer_norm(x, gamma, beta, epsilon=1e-3):
+    x = tf.convert_to_tensor(x)
+    x32 = _as_float32(x)
+    mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+    y = (x32 - mean) * tf.math.rsqrt(variance + epsilon) * _as_float32(tf.convert_to_tensor(gamma)) \
+        + _as_float32(tf.convert_to_tensor(beta))
+    return tf.cast(y, x.dtype)
+
+
+def rms_norm(x, gamma, epsilon=1e-6):
+    x = tf.convert_to_tensor(x)
+    x32 = _as_float32(x)
+    inv_rms = tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=-1, keepdims=True) + epsilon)
+    return tf.cast(x32 * inv_rms * _as_float32(tf.convert_to_tensor(gamma)), x.dtype)
+
+
+def bias_gelu(x, bias, approximate=False):
+    return tf.nn.gelu(x + bias, approximate=approximate)

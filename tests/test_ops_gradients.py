@@ -1,0 +1,96 @@
+"""Gradients of the fused ops: registered with tf.RegisterGradient and backed by the Grad ops, checked
+against numeric gradients (tf.test.compute_gradient) and against the built-in compositions' gradients."""
+
+import numpy as np
+import pytest
+
+from _ops_cases import DTYPES, TOLERANCE, max_err, rand, reference, tf, tfops
+
+CASES = {
+    "layer_norm": (lambda x, p: tfops.layer_norm(x, p[0], p[1], 1e-3),
+                   lambda x, p: reference.layer_norm(x, p[0], p[1], 1e-3), 2),
+    "rms_norm": (lambda x, p: tfops.rms_norm(x, p[0], 1e-6), lambda x, p: reference.rms_norm(x, p[0], 1e-6), 1),
+    "bias_gelu": (lambda x, p: tfops.bias_gelu(x, p[0]), lambda x, p: reference.bias_gelu(x, p[0]), 1),
+    "bias_gelu_tanh": (lambda x, p: tfops.bias_gelu(x, p[0], True),
+                       lambda x, p: reference.bias_gelu(x, p[0], True), 1),
+}
+
+
+def _grads(fn, x, params, dy):
+    x = tf.constant(x)
+    params = [tf.constant(p) for p in params]
+    with tf.GradientTape() as tape:
+        tape.watch([x] + params)
+        y = fn(x, params)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * dy)
+    return tape.gradient(loss, [x] + params)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_matches_numeric(name):
+    fused, _, nparams = CASES[name]
+    x = rand((3, 9), 1)
+    params = [rand((9,), 2 + i) for i in range(nparams)]
+
+    def f(x, *p):
+        return fused(x, list(p))
+
+    theoretical, numeric = tf.test.compute_gradient(f, [tf.constant(x)] + [tf.constant(p) for p in params], delta=1e-2)
+    for t, n in zip(theoretical, numeric):
+        assert np.max(np.abs(t - n)) < 5e-3
+
+
+@pytest.mark.parametrize("shape", [(16, 64), (2, 3, 1000), (5,)])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_matches_builtin_composition(name, shape):
+    fused, builtin, nparams = CASES[name]
+    x = rand(shape, 3)
+    params = [rand(shape[-1:], 4 + i) for i in range(nparams)]
+    dy = rand(shape, 9)
+    ours, ref = _grads(fused, x, params, dy), _grads(builtin, x, params, dy)
+    rows = int(np.prod(shape[:-1]))
+    for i, (a, b) in enumerate(zip(ours, ref)):
+        # dgamma/dbeta/dbias sum over rows, so their float32 rounding grows with the row count.
+        tol = 1e-5 * (1 if i == 0 else max(4, rows))
+        assert max_err(a, b) <= tol, (i, max_err(a, b))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_half_precision_gradients(name, dtype):
+    fused, builtin, nparams = CASES[name]
+    dt = DTYPES[dtype]
+    x = rand((8, 40), 5)
+    params = [rand((40,), 6 + i) for i in range(nparams)]
+    dy = rand((8, 40), 10)
+    ours = _grads(lambda x, p: fused(tf.cast(x, dt), [tf.cast(v, dt) for v in p]), x, params, dy)
+    ref = _grads(builtin, x, params, dy)
+    for a, b in zip(ours, ref):
+        scale = float(np.max(np.abs(b))) + 1.0
+        assert max_err(a, b) <= 8 * TOLERANCE[dtype] * scale
+
+
+def test_layer_norm_statistics_outputs_are_differentiable():
+    x, g, b = rand((4, 12), 20), rand((12,), 21), rand((12,), 22)
+    lib = tfops.load_library()
+
+    def f(x):
+        _, mean, inv_std = lib.tfforge_layer_norm(x, g, b, epsilon=1e-3)
+        return mean * 2.0 + inv_std
+
+    theoretical, numeric = tf.test.compute_gradient(f, [tf.constant(x)], delta=1e-2)
+    assert np.max(np.abs(theoretical[0] - numeric[0])) < 5e-3
+
+
+def test_gradient_uses_the_grad_ops():
+    @tf.function
+    def step(x, g, b):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tfops.layer_norm(x, g, b) + tfops.rms_norm(x, g) + tfops.bias_gelu(x, b)
+        return tape.gradient(y, x)
+
+    x, g = tf.constant(rand((2, 8), 1)), tf.constant(rand((8,), 2))
+    graph = step.get_concrete_function(x, g, g).graph
+    types = {op.type for op in graph.get_operations()}
+    assert {"TfforgeLayerNormGrad", "TfforgeRMSNormGrad", "TfforgeBiasGeluGrad"} <= types
