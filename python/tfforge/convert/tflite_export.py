@@ -40,18 +40,12 @@ def _converter_for(src, kind, frozen_loader, signature, tags, safe_mode, decompo
         from tfforge.convert.decompose import decompose_tfforge_ops
         graph_def = decompose_tfforge_ops(graph_def)
     runner = GraphRunner(graph_def, frozen.inputs, frozen.outputs)
-    fn = _function_of(graph_def, frozen.inputs, frozen.outputs)
-    return t.lite.TFLiteConverter.from_concrete_functions([fn]), runner.inputs
-
-
-def _function_of(graph_def, inputs, outputs):
-    from tfforge.convert._tf import tf
-    t = tf()
-    wrapped = t.compat.v1.wrap_function(lambda: t.compat.v1.import_graph_def(graph_def, name=""), [])
-    graph = wrapped.graph
-    feeds = [graph.get_tensor_by_name(i if ":" in i else i + ":0") for i in inputs]
-    fetches = {o.split(":")[0]: graph.get_tensor_by_name(o if ":" in o else o + ":0") for o in outputs}
-    return wrapped.prune(feeds, fetches)
+    # Through a variable-free SavedModel, so the .tflite gets a serving_default signature with the
+    # graph's input and output names.
+    from tfforge.convert.conversions import frozen_to_savedmodel
+    export_dir = os.path.join(tmp, "frozen_saved")
+    frozen_to_savedmodel(graph_def, export_dir, frozen.inputs, frozen.outputs)
+    return t.lite.TFLiteConverter.from_saved_model(export_dir), runner.inputs
 
 
 def _uses_tfforge_ops_graph(graph_def) -> bool:
