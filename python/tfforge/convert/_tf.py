@@ -22,9 +22,11 @@ def keras():
 def load_tfforge_ops() -> bool:
     """Registers tfforge's custom ops so graphs that use them load; False when the op library is absent."""
     try:
-        import tfforge.ops  # noqa: F401  (registers ops and Keras layers when built)
-        from tfforge.ops._loader import load_library
-        load_library()
-        return True
+        import tfforge.ops  # noqa: F401  (registers the ops)
     except Exception:  # a build without _ops.so still converts graphs that do not use them
         return False
+    try:
+        import tfforge.keras  # noqa: F401  (registers tfforge's Keras layers as serializable)
+    except ImportError:
+        pass
+    return True

@@ -9,6 +9,7 @@ contiguously and the zip member uncompressed), so the bytes are read once, by th
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zipfile
@@ -67,7 +68,19 @@ def weight_arrays(model, path: str) -> dict:
     from keras.src.saving import saving_lib
 
     class _LazyStore(saving_lib.H5IOStore):
-        # Hands out the h5py dataset instead of reading it into memory.
+        # Hands out the h5py dataset instead of reading it into memory, and reads a stored (uncompressed)
+        # member straight from the .keras file: h5py seeks a lot, and seeking backwards in a zip member
+        # stream re-reads (and re-checksums) it from the start.
+        def __init__(self, raw):
+            self._raw = raw
+            super().__init__(_WEIGHTS, archive=None if raw is not None else zf, mode="r")
+
+        def _get_h5_file(self, path_or_io, mode=None):
+            import h5py
+            if self._raw is not None:
+                return h5py.File(self._raw, mode="r")
+            return super()._get_h5_file(path_or_io, mode)
+
         def __getitem__(self, key):
             return saving_lib.safe_get_h5_dataset(self._h5_entry_group, key)
 
@@ -76,7 +89,10 @@ def weight_arrays(model, path: str) -> dict:
             raise ConversionError(f"no {_WEIGHTS} in the archive (sharded or .npz weights are not supported "
                                   "by the fast path)", path=path)
         info = zf.getinfo(_WEIGHTS)
-        store = _LazyStore(_WEIGHTS, zf, mode="r")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        base = _member_offset(path, info) if stored else None
+        raw = _FileSlice(path, base, info.file_size) if stored else None
+        store = _LazyStore(raw)
         found = {}
         variables = list(model.trainable_variables) + list(model.non_trainable_variables)
         try:
@@ -87,11 +103,46 @@ def weight_arrays(model, path: str) -> dict:
         finally:
             for v in variables:
                 v.__dict__.pop("assign", None)
-        base = _member_offset(path, info) if info.compress_type == zipfile.ZIP_STORED else None
         mapped = np.memmap(path, mode="r") if base is not None else None
         arrays = {id(v): _array(found.get(id(v)), v, mapped, base, path) for v in variables}
         store.close()
+        if raw is not None:
+            raw.close()
     return arrays
+
+
+class _FileSlice(io.RawIOBase):
+    """A read-only, seekable window [base, base + size) of a file, for h5py's file-object driver."""
+
+    def __init__(self, path, base, size):
+        super().__init__()
+        self._f = open(path, "rb")
+        self._base, self._size, self._pos = base, size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self._pos = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR \
+            else self._size + offset
+        return self._pos
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self._size - self._pos))
+        self._f.seek(self._base + self._pos)
+        got = self._f.readinto(memoryview(buffer)[:n])
+        self._pos += got
+        return got
+
+    def close(self):
+        self._f.close()
+        super().close()
 
 
 def _member_offset(path: str, info) -> int:
@@ -148,8 +199,12 @@ def trace(model, input_names=None):
         y, _ = model.stateless_call(list(tvals), list(ntvals), x, training=False)
         return y
 
+    from tfforge.convert._tf import keras
     fn = t.function(call, autograph=False)
-    return fn.get_concrete_function(specs, trainable, non_trainable), names
+    # An enclosing scope that never initialises: stateless_call's own scope would otherwise
+    # initialise every deferred variable (random values for all weights) when it exits.
+    with keras().StatelessScope(initialize_variables=False):
+        return fn.get_concrete_function(specs, trainable, non_trainable), names
 
 
 def _input_name(keras_tensor, index):
