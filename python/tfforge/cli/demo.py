@@ -16,6 +16,7 @@ import traceback
 STEPS = [
     ("doctor: build and run-time report", "tfforge.demos.doctor"),
     ("CRC32C of a sample record", "tfforge.demos.crc"),
+    ("graph: inspect and prune an embedded TF1 graph natively", "tfforge.demos.graph"),
     ("freeze, convert to SavedModel and int8 TFLite, parity report", "tfforge.demos.convert"),
 ]
 

@@ -1,0 +1,101 @@
+// A GraphDef held as an index over its wire bytes. Parsing copies only the small strings (names,
+// ops, inputs, devices); attribute values (tensors included) stay spans into the backing buffer,
+// which is usually a memory-mapped file. Passes edit the index; the writer re-encodes only the
+// nodes a pass touched and copies every other byte verbatim.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "wire/wire.h"
+
+namespace tfforge::graph {
+
+using wire::Span;
+
+struct Attr {
+  std::string key;
+  Span value;  // AttrValue wire bytes
+};
+
+struct Node {
+  Span raw;            // the original NodeDef encoding; written verbatim while !dirty
+  bool dirty = false;  // re-encode from the fields below on write
+  std::string name, op, device;
+  std::vector<std::string> inputs;  // "node", "node:1", "^control"
+  std::vector<Attr> attrs;          // in wire order
+  std::vector<Span> extra;          // other NodeDef fields (debug info, full type), tag included, verbatim
+
+  const Attr* attr(const std::string& key) const;
+  void set_attr(const std::string& key, Span value);  // marks dirty
+  bool erase_attr(const std::string& key);            // marks dirty when found
+};
+
+struct Function {
+  std::string name;  // FunctionDef.signature.name
+  Span raw;          // FunctionDef wire bytes
+};
+
+struct Library {
+  bool present = false;
+  std::vector<Function> functions;
+  std::vector<Span> gradients;  // GradientDef wire bytes (field 2)
+  std::vector<Span> extra;      // other fields, tag included
+};
+
+// Where a byte span of the file starts, for error messages.
+struct Source {
+  std::string path;
+  uint64_t base = 0;  // offset of the GraphDef inside the file (a .meta / SavedModel wraps it)
+};
+
+class GraphDef {
+ public:
+  GraphDef() = default;
+
+  // Indexes GraphDef wire bytes. `keep` keeps the bytes alive as long as any copy of the graph.
+  static GraphDef parse(Span bytes, std::shared_ptr<const void> keep, Source source = {});
+
+  std::vector<Node> nodes;
+  Library library;
+
+  // Encoded size, and the encoding itself into a caller-provided buffer of exactly that size.
+  uint64_t encoded_size() const;
+  void encode_to(uint8_t* out) const;
+  std::string to_string() const;
+  // Writes to `path` atomically (temp name in the same directory, then rename).
+  void write_file(const std::string& path) const;
+
+  // Bytes created by edits (re-encoded attrs, new tensors) must outlive the graph and its copies.
+  Span own(std::string bytes);
+  void keep_alive(std::shared_ptr<const void> p) { keep_.push_back(std::move(p)); }
+
+  // name -> index into nodes; rebuilt on demand after edits that change names or order.
+  const std::unordered_map<std::string, size_t>& index() const;
+  void invalidate_index() { index_valid_ = false; }
+  int64_t find(const std::string& name) const;  // -1 when absent
+
+  const Source& source() const { return source_; }
+
+ private:
+  friend class Encoder;
+  // GraphDef fields other than node and library (versions, debug info), tag included, in wire order.
+  // Written after nodes and library, the order protobuf serializers use.
+  std::vector<Span> top_extra_;
+  std::vector<std::shared_ptr<const void>> keep_;
+  Source source_;
+  mutable std::unordered_map<std::string, size_t> index_;
+  mutable bool index_valid_ = false;
+};
+
+// The node name an input refers to: "^a" -> "a", "a:1" -> "a".
+std::string input_node_name(const std::string& input);
+inline bool is_control_input(const std::string& input) { return !input.empty() && input[0] == '^'; }
+
+// NodeDef encoding of a (possibly edited) node.
+std::string encode_node(const Node& n);
+
+}  // namespace tfforge::graph

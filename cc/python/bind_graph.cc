@@ -1,0 +1,291 @@
+// tfforge._native.GraphDef: the graph engine's index, opened from a mapped file, a SavedModel or
+// .meta container, or a Python buffer (zero-copy), with the edits and passes tfforge.graph needs.
+#include <pybind11/stl.h>
+
+#include "error.h"
+#include "graph/containers.h"
+#include "graph/events.h"
+#include "graph/graph_def.h"
+#include "graph/mapped_file.h"
+#include "graph/passes.h"
+#include "graph/tensor.h"
+#include "python/buffer.h"
+#include "python/graph_decode.h"
+#include "python/registry.h"
+
+namespace py = pybind11;
+using namespace tfforge::graph;
+using tfforge::Error;
+namespace wire = tfforge::wire;
+
+namespace {
+
+using GraphPtr = std::shared_ptr<GraphDef>;
+
+// Keeps a Python buffer alive for as long as the graph (and its copies) refer to its bytes.
+std::shared_ptr<const void> hold_buffer(const py::object& obj, Span* span) {
+  auto* view = new tfforge::py::ByteView(tfforge::py::byte_view(obj));
+  *span = Span{view->data(), view->size()};
+  return std::shared_ptr<const void>(view, [](const tfforge::py::ByteView* v) {
+    py::gil_scoped_acquire gil;
+    delete v;
+  });
+}
+
+const Node& node_at(const GraphDef& g, const std::string& name) {
+  int64_t i = g.find(name);
+  if (i < 0) throw Error("GraphError", "no such node in the graph").at_node(name).at_path(g.source().path);
+  return g.nodes[size_t(i)];
+}
+
+Node& node_at(GraphDef& g, const std::string& name) {
+  return const_cast<Node&>(node_at(const_cast<const GraphDef&>(g), name));
+}
+
+const Attr& attr_at(const GraphDef& g, const std::string& node, const std::string& key) {
+  const Attr* a = node_at(g, node).attr(key);
+  if (!a) throw Error("GraphError", "node has no attribute '" + key + "'").at_node(node).at_path(g.source().path);
+  return *a;
+}
+
+py::str lenient_str(const std::string& s);
+
+py::tuple meta_result(const GraphPtr& g, const MetaGraphView& v) {
+  py::list tags;
+  for (auto& t : v.tags) tags.append(lenient_str(t));
+  std::string header = v.header();
+  return py::make_tuple(g, py::bytes(header), tags);
+}
+
+py::str lenient_str(const std::string& s) {
+  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "backslashreplace"));
+}
+
+GraphPtr parse_graph(Span bytes, std::shared_ptr<const void> keep, Source src) {
+  py::gil_scoped_release release;
+  return std::make_shared<GraphDef>(GraphDef::parse(bytes, std::move(keep), std::move(src)));
+}
+
+}  // namespace
+
+TFFORGE_BINDINGS(graph) {
+  // Graph errors quote names and text from the input, which need not be UTF-8: decode them with
+  // backslash escapes instead of failing. Also maps malformed bytes met deep inside a pass or a
+  // decoder (attribute values, function bodies) to WireFormatError.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const tfforge::Error& e) {
+      py::object errors = py::module_::import("tfforge.errors");
+      py::object cls = py::hasattr(errors, e.kind.c_str()) ? errors.attr(e.kind.c_str()) : errors.attr("TfforgeError");
+      py::dict kw;
+      if (!e.path.empty()) kw["path"] = lenient_str(e.path);
+      if (!e.node.empty()) kw["node"] = lenient_str(e.node);
+      if (e.offset >= 0) kw["offset"] = e.offset;
+      if (e.record >= 0) kw["record"] = e.record;
+      py::object exc = cls(lenient_str(e.what()), **kw);
+      PyErr_SetObject(cls.ptr(), exc.ptr());
+    } catch (const tfforge::wire::ParseError& e) {
+      py::object cls = py::module_::import("tfforge.errors").attr("WireFormatError");
+      py::dict kw;
+      kw["offset"] = e.offset;
+      py::object exc = cls(lenient_str(std::string("malformed protobuf bytes: ") + e.what()), **kw);
+      PyErr_SetObject(cls.ptr(), exc.ptr());
+    }
+  });
+  py::class_<GraphDef, GraphPtr>(m, "GraphDef", "A GraphDef indexed over its wire bytes (see cc/graph/graph_def.h).")
+      .def("__len__", [](const GraphDef& g) { return g.nodes.size(); })
+      .def("copy", [](const GraphDef& g) { return std::make_shared<GraphDef>(g); })
+      .def("path", [](const GraphDef& g) { return g.source().path; })
+      .def("nodes", [](const GraphDef& g) {
+        py::list out;
+        for (auto& n : g.nodes) out.append(py::make_tuple(n.name, n.op, n.inputs, n.device));
+        return out;
+      }, "[(name, op, inputs, device)] in graph order")
+      .def("find", &GraphDef::find)
+      .def("attr_kinds", [](const GraphDef& g, const std::string& node) {
+        py::list out;
+        for (auto& a : node_at(g, node).attrs) out.append(py::make_tuple(a.key, attr_kind(a.value)));
+        return out;
+      }, "[(key, AttrValue oneof field number)]")
+      .def("attr_value", [](const GraphDef& g, const std::string& node, const std::string& key) {
+        return tfforge::py::decode_message("tensorflow.AttrValue", attr_at(g, node, key).value);
+      }, "The AttrValue decoded into a dict")
+      .def("attr_bytes", [](const GraphDef& g, const std::string& node, const std::string& key) {
+        Span v = attr_at(g, node, key).value;
+        return py::bytes(reinterpret_cast<const char*>(v.data), v.size);
+      })
+      .def("tensor", [](const GraphDef& g, const std::string& node, const std::string& key) {
+        Span v = attr_at(g, node, key).value;
+        TensorView t;
+        Span tensor_bytes;
+        {
+          wire::Reader r(v);
+          uint32_t f;
+          wire::WireType w;
+          while (r.next(&f, &w)) {
+            if (f == kAttrTensor && w == wire::kLengthDelimited) tensor_bytes = r.bytes();
+            else r.skip(w);
+          }
+        }
+        if (!tensor_bytes.data) throw Error("GraphError", "attribute '" + key + "' holds no tensor").at_node(node);
+        t = parse_tensor(tensor_bytes);
+        py::dict out;
+        out["dtype"] = t.dtype;
+        out["shape"] = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));
+        if (t.has_content) {
+          out["content"] = py::bytes(reinterpret_cast<const char*>(t.content.data), t.content.size);
+        } else {
+          py::dict decoded = tfforge::py::decode_message("tensorflow.TensorProto", tensor_bytes);
+          decoded.attr("pop")("dtype", py::none());
+          decoded.attr("pop")("tensor_shape", py::none());
+          decoded.attr("pop")("version_number", py::none());
+          out["values"] = decoded;
+        }
+        return out;
+      }, "A tensor attr: {dtype, shape, content (bytes) | values (dict of *_val lists)}")
+      .def("const_stats", [](const GraphDef& g) {
+        py::list out;
+        for (auto& n : g.nodes) {
+          if (n.op != "Const") continue;
+          const Attr* a = n.attr("value");
+          if (!a) continue;
+          wire::Reader r(a->value);
+          uint32_t f;
+          wire::WireType w;
+          while (r.next(&f, &w)) {
+            if (f != kAttrTensor || w != wire::kLengthDelimited) { r.skip(w); continue; }
+            TensorView t = parse_tensor(r.bytes());
+            py::object dims = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));
+            out.append(py::make_tuple(n.name, t.dtype, dims, t.shape.num_elements(), tensor_payload_bytes(t)));
+          }
+        }
+        return out;
+      }, "[(name, dtype, shape, num_elements, payload bytes)] of Const nodes, without copying tensors")
+      .def("library_functions", [](const GraphDef& g) {
+        std::vector<std::string> out;
+        for (auto& f : g.library.functions) out.push_back(f.name);
+        return out;
+      })
+      .def("called_functions", [](const GraphDef& g) {
+        return called_functions(g, std::vector<bool>(g.nodes.size(), true));
+      }, "Library functions the nodes call, transitively")
+      .def("function_bytes", [](const GraphDef& g, const std::string& name) {
+        for (auto& f : g.library.functions)
+          if (f.name == name) return py::bytes(reinterpret_cast<const char*>(f.raw.data), f.raw.size);
+        throw Error("GraphError", "no library function named '" + name + "'");
+      })
+      .def("encoded_size", &GraphDef::encoded_size)
+      .def("to_bytes", [](const GraphDef& g) {
+        uint64_t n = g.encoded_size();
+        PyObject* b = PyBytes_FromStringAndSize(nullptr, Py_ssize_t(n));
+        if (!b) throw py::error_already_set();
+        {
+          py::gil_scoped_release release;
+          g.encode_to(reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(b)));
+        }
+        return py::reinterpret_steal<py::bytes>(b);
+      })
+      .def("save", [](const GraphDef& g, const std::string& path) {
+        py::gil_scoped_release release;
+        g.write_file(path);
+      }, py::arg("path"), "Writes the GraphDef to path atomically")
+      .def("apply", [](const GraphDef& g, const std::string& transforms, std::vector<std::string> inputs,
+                       std::vector<std::string> outputs) {
+        auto specs = parse_transforms(transforms);
+        auto out = std::make_shared<GraphDef>(g);
+        py::gil_scoped_release release;
+        apply_passes(*out, specs, PassContext{std::move(inputs), std::move(outputs)});
+        return out;
+      }, py::arg("transforms"), py::arg("inputs"), py::arg("outputs"), "Runs native passes on a copy")
+      .def("check", [](const GraphDef& g) { topological_order(g); },
+           "Raises GraphError for missing inputs, duplicate names or cycles")
+      .def("execution_order", [](const GraphDef& g) {
+        std::vector<std::string> out;
+        for (size_t i : topological_order(g)) out.push_back(g.nodes[i].name);
+        return out;
+      })
+      .def("replace_with_const", [](GraphDef& g, const std::string& name, int dtype, std::vector<int64_t> dims,
+                                    const py::object& data) {
+        Node& n = node_at(g, name);
+        auto view = tfforge::py::byte_view(data);
+        Span value;
+        {
+          py::gil_scoped_release release;
+          value = g.own(encode_tensor_attr(dtype, dims, view.data(), view.size()));
+        }
+        Node c;
+        c.dirty = true;
+        c.name = n.name;
+        c.op = "Const";
+        c.device = n.device;
+        c.attrs.push_back({"dtype", g.own(encode_type_attr(dtype))});
+        c.attrs.push_back({"value", value});
+        n = std::move(c);
+      }, py::arg("name"), py::arg("dtype"), py::arg("dims"), py::arg("data"))
+      .def("replace_with_string_const", [](GraphDef& g, const std::string& name, std::vector<int64_t> dims,
+                                           std::vector<std::string> values) {
+        Node& n = node_at(g, name);
+        Node c;
+        c.dirty = true;
+        c.name = n.name;
+        c.op = "Const";
+        c.device = n.device;
+        c.attrs.push_back({"dtype", g.own(encode_type_attr(7))});
+        c.attrs.push_back({"value", g.own(encode_string_tensor_attr(dims, values))});
+        n = std::move(c);
+      });
+
+  m.def("graph_from_file", [](const std::string& path) {
+    auto f = MappedFile::open(path);
+    return parse_graph(f->span(), f, Source{path, 0});
+  }, py::arg("path"), "Memory-maps a GraphDef .pb and indexes it");
+  m.def("graph_from_buffer", [](const py::object& data, const std::string& path) {
+    Span s;
+    auto keep = hold_buffer(data, &s);
+    return parse_graph(s, std::move(keep), Source{path, 0});
+  }, py::arg("data"), py::arg("path") = "", "Indexes GraphDef wire bytes without copying them");
+  m.def("meta_graph_from_file", [](const std::string& path) {
+    auto f = MappedFile::open(path);
+    MetaGraphView v = view_meta_graph(f->span(), Source{path, 0});
+    auto g = parse_graph(v.graph_def, f, Source{path, uint64_t(v.graph_def.data - f->span().data)});
+    return meta_result(g, v);
+  }, py::arg("path"), "A TF1 .meta file: (GraphDef, MetaGraphDef without graph_def, tags)");
+  m.def("meta_graph_from_buffer", [](const py::object& data, const std::string& path) {
+    Span s;
+    auto keep = hold_buffer(data, &s);
+    MetaGraphView v = view_meta_graph(s, Source{path, 0});
+    auto g = parse_graph(v.graph_def, keep, Source{path, uint64_t(v.graph_def.data - s.data)});
+    return meta_result(g, v);
+  }, py::arg("data"), py::arg("path") = "");
+  m.def("saved_model_graphs", [](const py::object& source, const std::string& path) {
+    std::shared_ptr<const void> keep;
+    Span s;
+    if (py::isinstance<py::str>(source)) {
+      auto f = MappedFile::open(source.cast<std::string>());
+      s = f->span();
+      keep = f;
+    } else {
+      keep = hold_buffer(source, &s);
+    }
+    py::list out;
+    for (auto& v : view_saved_model(s, Source{path, 0}))
+      out.append(meta_result(parse_graph(v.graph_def, keep, Source{path, uint64_t(v.graph_def.data - s.data)}), v));
+    return out;
+  }, py::arg("source"), py::arg("path"), "Every meta graph of a SavedModel file: [(GraphDef, header, tags)]");
+  m.def("meta_graph_with_graph", [](const py::object& header, const GraphDef& g) {
+    auto view = tfforge::py::byte_view(header);
+    std::string out = replace_graph_def(Span{view.data(), view.size()}, g);
+    return py::bytes(out);
+  }, "MetaGraphDef bytes: `header` with graph_def set to the graph");
+  m.def("parse_transforms", [](const std::string& text) {
+    py::list out;
+    for (auto& s : parse_transforms(text)) out.append(py::make_tuple(s.name, s.args.items));
+    return out;
+  }, "transform_graph --transforms syntax -> [(name, [(key, value)])]");
+  m.def("native_passes", &pass_names);
+  m.def("write_graph_events", [](const GraphDef& g, const std::string& path, double wall_time) {
+    py::gil_scoped_release release;
+    write_graph_events(g, path, wall_time);
+  }, py::arg("graph"), py::arg("path"), py::arg("wall_time"), "A TensorBoard events file holding the graph");
+}

@@ -1,0 +1,72 @@
+"""TensorFlow DataType numbers <-> numpy dtypes, without importing TensorFlow."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfforge import _native
+from tfforge.errors import GraphError
+
+_NUMPY = {
+    1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 7: np.object_,
+    8: np.complex64, 9: np.int64, 10: np.bool_, 11: np.int8, 12: np.uint8, 13: np.int32, 15: np.int16,
+    16: np.uint16, 17: np.uint16, 18: np.complex128, 19: np.float16, 22: np.uint32, 23: np.uint64,
+}
+_FROM_NUMPY = {np.dtype(v): k for k, v in _NUMPY.items() if k not in (11, 12, 13, 15, 16, 7)}
+
+# The TensorProto field that holds typed values for each dtype when tensor_content is not used.
+VALUE_FIELD = {
+    1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val", 6: "int_val", 7: "string_val",
+    8: "scomplex_val", 9: "int64_val", 10: "bool_val", 11: "int_val", 12: "int_val", 13: "int_val",
+    14: "half_val", 15: "int_val", 16: "int_val", 17: "int_val", 18: "dcomplex_val", 19: "half_val",
+    22: "uint32_val", 23: "uint64_val",
+}
+
+
+def name(dtype: int) -> str:
+    """'DT_FLOAT' for 1; 'DT_<n>' for numbers the schema does not know."""
+    return _native.dtype_name(int(dtype)) or f"DT_{int(dtype)}"
+
+
+def short_name(dtype: int) -> str:
+    """'float32' style name for a DataType number (the DT_ name lower-cased when numpy has none)."""
+    np_type = to_numpy(dtype, strict=False)
+    if np_type is not None and np_type is not np.object_:
+        return np.dtype(np_type).name
+    n = name(dtype)
+    return n[3:].lower() if n.startswith("DT_") else n
+
+
+def number(dtype_name: str) -> int:
+    v = _native.dtype_number(dtype_name)
+    if v is None:
+        raise GraphError(f"unknown DataType name {dtype_name!r}")
+    return v
+
+
+def to_numpy(dtype: int, strict: bool = True):
+    dtype = int(dtype) % 100  # *_REF types share the value type
+    if dtype == 14:
+        try:
+            import ml_dtypes
+            return ml_dtypes.bfloat16
+        except ImportError:
+            if strict:
+                raise GraphError("bfloat16 tensors need the ml_dtypes package") from None
+            return None
+    t = _NUMPY.get(dtype)
+    if t is None and strict:
+        raise GraphError(f"tensors of {name(dtype)} have no numpy equivalent")
+    return t
+
+
+def from_numpy(dtype) -> int:
+    dt = np.dtype(dtype)
+    if dt.name == "bfloat16":
+        return 14
+    if dt.kind in ("S", "U", "O"):
+        return 7
+    try:
+        return _FROM_NUMPY[dt]
+    except KeyError:
+        raise GraphError(f"numpy dtype {dt} has no TensorFlow DataType") from None
