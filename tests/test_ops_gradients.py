@@ -94,3 +94,18 @@ def test_gradient_uses_the_grad_ops():
     graph = step.get_concrete_function(x, g, g).graph
     types = {op.type for op in graph.get_operations()}
     assert {"TfforgeLayerNormGrad", "TfforgeRMSNormGrad", "TfforgeBiasGeluGrad"} <= types
+
+
+def test_unused_statistics_add_no_work_to_the_gradient():
+    # With an unknown batch the tape passes run-time zeros for the unused mean/inv_std outputs;
+    # the gradient must recognize them and stay the single Grad op.
+    @tf.function(input_signature=[tf.TensorSpec([None, 8])])
+    def grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tfops.layer_norm(x, tf.ones([8]), tf.zeros([8]))
+        return tape.gradient(y, x)
+
+    types = [op.type for op in grad.get_concrete_function().graph.get_operations()]
+    assert types.count("TfforgeLayerNormGrad") == 1
+    assert not {"Pow", "Sub", "RealDiv", "Mul"} & set(types)

@@ -24,7 +24,7 @@ __device__ __forceinline__ float gelu_slope(float z, bool approx) {
 
 // Forward when dy == nullptr (y = gelu(x + b)), backward otherwise (out = dy * gelu'(x + b)).
 template <class T, bool kPack>
-__global__ void bias_gelu_elementwise(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ b,
+__global__ void __launch_bounds__(256) bias_gelu_elementwise(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ b,
                                       int64_t total, int64_t cols, bool approx, T* __restrict__ out) {
   constexpr int kWidth = kPack ? 4 : 1;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x * kWidth;

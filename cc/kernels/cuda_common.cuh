@@ -174,7 +174,7 @@ inline size_t col_partial_bytes(RowShape s, int outputs) {
 
 // Fn::kOut values per element: fn(row, col, out). partial: [chunks][kOut][cols].
 template <class Fn>
-__global__ void column_partials(Fn fn, int64_t rows, int64_t cols, int64_t chunk_rows, float* partial) {
+__global__ void __launch_bounds__(kColTile * kColRowsPerBlock) column_partials(Fn fn, int64_t rows, int64_t cols, int64_t chunk_rows, float* partial) {
   __shared__ float acc[Fn::kOut][kColRowsPerBlock][kColTile + 1];
   const int64_t col = int64_t(blockIdx.x) * kColTile + threadIdx.x;
   const int64_t chunk = blockIdx.y;
@@ -204,7 +204,7 @@ __global__ void column_partials(Fn fn, int64_t rows, int64_t cols, int64_t chunk
 }
 
 template <class T>
-__global__ void column_finish(const float* partial, int64_t chunks, int64_t cols, int outputs, T* out0, T* out1) {
+__global__ void __launch_bounds__(256) column_finish(const float* partial, int64_t chunks, int64_t cols, int outputs, T* out0, T* out1) {
   for (int64_t col = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; col < cols; col += int64_t(gridDim.x) * blockDim.x) {
     for (int k = 0; k < outputs; ++k) {
       float t = 0.0f;

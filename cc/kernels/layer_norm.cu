@@ -9,7 +9,7 @@ namespace cuda {
 namespace {
 
 template <class T, bool kBlock, bool kPack>
-__global__ void layer_norm_fwd(const T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ b,
+__global__ void __launch_bounds__(1024) layer_norm_fwd(const T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ b,
                                int64_t rows, int64_t cols, float eps, T* __restrict__ y, float* __restrict__ mean_out,
                                float* __restrict__ rstd_out) {
   __shared__ float smem[3 * kMaxWarps];
@@ -50,7 +50,7 @@ __global__ void layer_norm_fwd(const T* __restrict__ x, const T* __restrict__ g,
 }
 
 template <class T, bool kBlock, bool kPack>
-__global__ void layer_norm_bwd_dx(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ g,
+__global__ void __launch_bounds__(1024) layer_norm_bwd_dx(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ g,
                                   const float* __restrict__ mean_in, const float* __restrict__ rstd_in, int64_t rows,
                                   int64_t cols, T* __restrict__ dx) {
   __shared__ float smem[kMaxWarps];

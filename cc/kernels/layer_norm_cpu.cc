@@ -2,6 +2,7 @@
 // (mean first, then squared deviations); a row of typical width stays in L1 between passes, so the
 // tensor is read from memory once. Rows run on the caller's thread pool; AVX2 paths when available.
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu_avx2.h"
 #include "kernels/cpu_rows.h"
@@ -55,9 +56,10 @@ TFFORGE_AVX2_BEGIN
 namespace avx2 {
 namespace {
 
-template <class T>
-void forward_row(const T* x, const T* g, const T* b, int64_t n, float eps, T* y, float* mean_out,
-                 float* rstd_out) {
+// x is the row (float32, or T itself); next is where the next row of the input starts.
+template <class S, class T, bool kStream>
+void normalize_row(const S* x, const T* g, const T* b, int64_t n, float eps, T* y, float* mean_out,
+                   float* rstd_out, const T* next) {
   const int64_t n8 = n & ~int64_t(7);
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t j = 0;
@@ -88,13 +90,35 @@ void forward_row(const T* x, const T* g, const T* b, int64_t n, float eps, T* y,
   }
   const float rstd = 1.0f / std::sqrt(v / float(n) + eps);
   const __m256 vr = _mm256_set1_ps(rstd);
+  prefetch_row(next, n);  // rows are contiguous; a prefetch past the last row is harmless
   for (j = 0; j < n8; j += 8) {
     const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load8(x + j), vm), vr);
-    store8(y + j, _mm256_fmadd_ps(xh, load8(g + j), load8(b + j)));
+    const __m256 out = _mm256_fmadd_ps(xh, load8(g + j), load8(b + j));
+    if (kStream) stream8(y + j, out); else store8(y + j, out);
   }
   for (; j < n; ++j) store(y, j, (load(x, j) - mean) * rstd * load(g, j) + load(b, j));
   *mean_out = mean;
   *rstd_out = rstd;
+}
+
+// 16-bit rows are converted to float32 once, into a per-thread buffer, instead of once per pass.
+template <class T, bool kStream>
+void forward_row(const T* x, const T* g, const T* b, int64_t n, float eps, T* y, float* mean_out,
+                 float* rstd_out) {
+  constexpr int64_t kMaxScratch = 1 << 16;
+  if constexpr (sizeof(T) == 2) {
+    if (n <= kMaxScratch) {
+      thread_local std::vector<float> scratch;
+      if (int64_t(scratch.size()) < n) scratch.resize(size_t(n));
+      float* buf = scratch.data();
+      int64_t j = 0;
+      for (; j + 8 <= n; j += 8) _mm256_storeu_ps(buf + j, load8(x + j));
+      for (; j < n; ++j) buf[j] = load(x, j);
+      normalize_row<float, T, kStream>(buf, g, b, n, eps, y, mean_out, rstd_out, x + n);
+      return;
+    }
+  }
+  normalize_row<T, T, kStream>(x, g, b, n, eps, y, mean_out, rstd_out, x + n);
 }
 
 template <class T>
@@ -122,6 +146,8 @@ void backward_row(const T* dy, const T* x, const T* g, float mean, float rstd, i
   }
   a /= float(n);
   c /= float(n);
+  prefetch_row(x + n, n);
+  prefetch_row(dy + n, n);
   const __m256 vmean_gd = _mm256_set1_ps(a), vmean_gdx = _mm256_set1_ps(c);
   for (j = 0; j < n8; j += 8) {
     const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load8(x + j), vm), vr);
@@ -146,12 +172,20 @@ template <class T>
 void forward(RowShape s, const T* x, const T* g, const T* b, float eps, T* y, float* mean, float* rstd,
              const ParallelFor& parallel) {
   auto row_fn = &forward_row_scalar<T>;
+  bool stream = false;
 #if TFFORGE_HAVE_AVX2_PATH
-  if (has_avx2()) row_fn = &avx2::forward_row<T>;
+  if (has_avx2()) {
+    stream = avx2::use_streaming_stores(y, s.rows, s.cols);
+    row_fn = stream ? &avx2::forward_row<T, true> : &avx2::forward_row<T, false>;
+  }
 #endif
   const int64_t n = s.cols;
-  for_each_row(s.rows, 4 * n, parallel,
-               [&](int64_t r) { row_fn(x + r * n, g, b, n, eps, y + r * n, mean + r, rstd + r); });
+  parallel(s.rows, 4 * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) row_fn(x + r * n, g, b, n, eps, y + r * n, mean + r, rstd + r);
+#if TFFORGE_HAVE_AVX2_PATH
+    if (stream) _mm_sfence();
+#endif
+  });
 }
 
 template <class T>

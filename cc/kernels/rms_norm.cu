@@ -27,7 +27,7 @@ __device__ __forceinline__ float row_inv_rms(const RowGroup<kBlock>& grp, const 
 }
 
 template <class T, bool kBlock, bool kPack>
-__global__ void rms_norm_fwd(const T* __restrict__ x, const T* __restrict__ g, int64_t rows, int64_t cols, float eps,
+__global__ void __launch_bounds__(1024) rms_norm_fwd(const T* __restrict__ x, const T* __restrict__ g, int64_t rows, int64_t cols, float eps,
                              T* __restrict__ y) {
   __shared__ float smem[kMaxWarps];
   const RowGroup<kBlock> grp;
@@ -52,7 +52,7 @@ __global__ void rms_norm_fwd(const T* __restrict__ x, const T* __restrict__ g, i
 }
 
 template <class T, bool kBlock, bool kPack>
-__global__ void rms_norm_bwd_dx(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ g,
+__global__ void __launch_bounds__(1024) rms_norm_bwd_dx(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ g,
                                 int64_t rows, int64_t cols, float eps, T* __restrict__ dx, float* __restrict__ inv_rms) {
   __shared__ float smem[kMaxWarps];
   const RowGroup<kBlock> grp;

@@ -65,12 +65,16 @@ float inv_rms(const T* x, int64_t n, float eps) {
   return 1.0f / std::sqrt(s / float(n) + eps);
 }
 
-template <class T>
+template <class T, bool kStream>
 void forward_row(const T* x, const T* g, int64_t n, float eps, T* y) {
   const float r = inv_rms(x, n, eps);
   const __m256 vr = _mm256_set1_ps(r);
+  prefetch_row(x + n, n);
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) store8(y + j, _mm256_mul_ps(_mm256_mul_ps(load8(x + j), vr), load8(g + j)));
+  for (; j + 8 <= n; j += 8) {
+    const __m256 out = _mm256_mul_ps(_mm256_mul_ps(load8(x + j), vr), load8(g + j));
+    if (kStream) stream8(y + j, out); else store8(y + j, out);
+  }
   for (; j < n; ++j) store(y, j, load(x, j) * r * load(g, j));
 }
 
@@ -92,6 +96,8 @@ void backward_row(const T* dy, const T* x, const T* g, int64_t n, float eps, T* 
     pg[j] += d * xh;
   }
   c /= float(n);
+  prefetch_row(x + n, n);
+  prefetch_row(dy + n, n);
   const __m256 vmc = _mm256_set1_ps(c);
   for (j = 0; j + 8 <= n; j += 8) {
     const __m256 xh = _mm256_mul_ps(load8(x + j), vr);
@@ -114,11 +120,20 @@ namespace {
 template <class T>
 void forward(RowShape s, const T* x, const T* g, float eps, T* y, const ParallelFor& parallel) {
   auto row_fn = &forward_row_scalar<T>;
+  bool stream = false;
 #if TFFORGE_HAVE_AVX2_PATH
-  if (has_avx2()) row_fn = &avx2::forward_row<T>;
+  if (has_avx2()) {
+    stream = avx2::use_streaming_stores(y, s.rows, s.cols);
+    row_fn = stream ? &avx2::forward_row<T, true> : &avx2::forward_row<T, false>;
+  }
 #endif
   const int64_t n = s.cols;
-  for_each_row(s.rows, 3 * n, parallel, [&](int64_t r) { row_fn(x + r * n, g, n, eps, y + r * n); });
+  parallel(s.rows, 3 * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) row_fn(x + r * n, g, n, eps, y + r * n);
+#if TFFORGE_HAVE_AVX2_PATH
+    if (stream) _mm_sfence();
+#endif
+  });
 }
 
 template <class T>

@@ -61,7 +61,9 @@ class BiasGeluOp : public OpKernel {
     OP_REQUIRES_OK(ctx, row_shape("TfforgeBiasGelu", "x", x, &s));
     OP_REQUIRES_OK(ctx, check_param("TfforgeBiasGelu", "bias", bias, s.cols));
     Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+    // y may take over x's buffer when nothing else holds x: every kernel reads an element before
+    // writing the same element of y, so running in place is safe.
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
     if (s.size() == 0) return;
     Launch(ctx, kernel_dtype(x.dtype()), s, x.data(), bias.data(), y->data());
   }
@@ -100,12 +102,14 @@ class BiasGeluGradOp : public OpKernel {
 template <>
 void BiasGeluOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* x,
                                                  const void* b, void* y) {
+  if (y != x) advise_huge_pages(y, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::bias_gelu_forward_cpu(dt, s, x, b, approximate_, y, cpu_parallel(ctx));
 }
 
 template <>
 void BiasGeluGradOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                                      const void* x, const void* b, void* dx, void* db) {
+  advise_huge_pages(dx, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::bias_gelu_backward_cpu(dt, s, dy, x, b, approximate_, dx, db, cpu_parallel(ctx));
 }
 

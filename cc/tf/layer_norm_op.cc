@@ -80,7 +80,9 @@ class LayerNormOp : public OpKernel {
     TensorShape stats_shape = x.shape();
     stats_shape.RemoveLastDims(1);
     Tensor *y = nullptr, *mean = nullptr, *inv_std = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+    // y may take over x's buffer when nothing else holds x: every kernel reads an element before
+    // writing the same element of y, so running in place is safe.
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, stats_shape, &mean));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, stats_shape, &inv_std));
     if (s.rows == 0) return;
@@ -125,6 +127,7 @@ class LayerNormGradOp : public OpKernel {
 template <>
 void LayerNormOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* x,
                                                   const void* g, const void* b, void* y, float* mean, float* inv_std) {
+  if (y != x) advise_huge_pages(y, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::layer_norm_forward_cpu(dt, s, x, g, b, epsilon_, y, mean, inv_std, cpu_parallel(ctx));
 }
 
@@ -132,6 +135,7 @@ template <>
 void LayerNormGradOp<Eigen::ThreadPoolDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                                       const void* x, const void* g, const float* mean,
                                                       const float* inv_std, void* dx, void* dg, void* db) {
+  advise_huge_pages(dx, s.size() * int64_t(::tfforge::kernels::dtype_size(dt)));
   ::tfforge::kernels::layer_norm_backward_cpu(dt, s, dy, x, g, mean, inv_std, dx, dg, db, cpu_parallel(ctx));
 }
 

@@ -17,6 +17,7 @@ STEPS = [
     ("doctor: build and run-time report", "tfforge.demos.doctor"),
     ("CRC32C of a sample record", "tfforge.demos.crc"),
     ("graph: inspect and prune an embedded TF1 graph natively", "tfforge.demos.graph"),
+    ("fused ops: a Keras model with tfforge layers vs Keras' own", "tfforge.demos.ops"),
     ("freeze, convert to SavedModel and int8 TFLite, parity report", "tfforge.demos.convert"),
 ]
 

@@ -75,6 +75,13 @@ def _is_zero(grad) -> bool:
     """An output gradient that is absent or a known all-zero tensor (what tapes pass for unused outputs)."""
     if grad is None:
         return True
+    if not tf.executing_eagerly() and hasattr(grad, "op"):
+        # Graph-mode tapes build zeros for unused outputs as ZerosLike, or Fill of a run-time shape.
+        if grad.op.type == "ZerosLike":
+            return True
+        if grad.op.type == "Fill":
+            fill = tf.get_static_value(grad.op.inputs[1])
+            return fill is not None and not np.any(fill)
     value = tf.get_static_value(grad)
     return value is not None and not np.any(value)
 

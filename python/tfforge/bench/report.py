@@ -1,0 +1,70 @@
+"""Reports of a benchmark run: a text table, JSON, and a PNG chart (matplotlib, the `bench` extra)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from tfforge._console import format_table
+
+
+def table(report: dict) -> str:
+    m = report["machine"]
+    rows = [[r["op"], r["direction"], r["shape"], r["dtype"], r["variant"], f"{r['median_ms']:.3f}",
+             f"{r['tfforge_speedup']:.2f}x", f"{r['gbps']:.1f}", f"{r['pct_of_bandwidth']:.0f}%"]
+            for r in report["results"]]
+    head = (f"device: {m['device']}  measured memory bandwidth: {m['measured_bandwidth_gbps']:.1f} GB/s  "
+            f"TensorFlow {m['tensorflow']}  CPU allocator: {m.get('cpu_allocator', 'default')}")
+    return head + "\n" + format_table(
+        rows, ["op", "direction", "shape", "dtype", "variant", "median ms", "tfforge speedup", "GB/s", "% of bw"])
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(report: dict, path) -> Path:
+    path = Path(path)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+    return path
+
+
+def write_png(report: dict, path, title: str = "tfforge fused ops vs TensorFlow built-ins") -> Path | None:
+    """Grouped bars of median time per case and variant; returns None when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    results = report["results"]
+    cases = list(dict.fromkeys((r["op"], r["direction"], r["shape"], r["dtype"]) for r in results))
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    ms = {(r["op"], r["direction"], r["shape"], r["dtype"], r["variant"]): r["median_ms"] for r in results}
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(cases)), 4.5))
+    width = 0.8 / max(1, len(variants))
+    for i, v in enumerate(variants):
+        xs = [c + (i - (len(variants) - 1) / 2) * width for c in range(len(cases))]
+        bars = ax.bar(xs, [ms.get(case + (v,), 0) for case in cases], width, label=v)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(cases)))
+    ax.set_xticklabels(["\n".join(c) for c in cases], fontsize=7)
+    ax.set_ylabel("median ms (lower is better)")
+    m = report["machine"]
+    ax.set_title(f"{title}\n{m['device']}, measured bandwidth {m['measured_bandwidth_gbps']:.1f} GB/s", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path

@@ -1,0 +1,42 @@
+"""README's two set-up commands and .ci/run agree, and CI fails when no test ran."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+
+
+def quickstart_commands():
+    section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+
+
+def test_quickstart_has_exactly_two_commands():
+    commands = quickstart_commands()
+    assert len(commands) == 2 and all("\n" not in c for c in commands)
+    install, test = commands
+    assert install.endswith("tfforge demo")
+    assert '".[test]"' in test and "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command():
+    out = subprocess.run(["bash", str(REPO / ".ci" / "run"), "--print-command"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == quickstart_commands()[1]
+
+
+def _junit(tmp_path, tests, skipped):
+    path = tmp_path / "report.xml"
+    path.write_text(f'<testsuites><testsuite name="pytest" tests="{tests}" skipped="{skipped}" '
+                    f'failures="0" errors="0"></testsuite></testsuites>')
+    return subprocess.run([sys.executable, str(REPO / ".ci" / "count_tests.py"), str(path)],
+                          capture_output=True, text=True)
+
+
+def test_ci_fails_when_no_test_ran(tmp_path):
+    assert _junit(tmp_path, tests=0, skipped=0).returncode == 1
+    assert _junit(tmp_path, tests=5, skipped=5).returncode == 1
+    assert _junit(tmp_path, tests=5, skipped=1).returncode == 0
