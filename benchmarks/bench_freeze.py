@@ -158,7 +158,6 @@ def run(path, out):
     gd = tf.compat.v1.GraphDef(); gd.ParseFromString(open(path, "rb").read())
     g = tf.Graph()
     with g.as_default(): tf.compat.v1.import_graph_def(gd, name="")
-    outs = [n.name for n in gd.node if n.op == "Identity"]
     with tf.compat.v1.Session(graph=g) as s:
         return s.run(out, {sys.argv[3] + ":0": x})
 x = np.random.default_rng(0).standard_normal((2, int(sys.argv[4]))).astype(np.float32)

@@ -4,12 +4,9 @@ becomes a Const filled from the variable's current value."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from tfforge.convert.frozen import contiguous as _contiguous
-
 from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph
+from tfforge.convert.frozen import contiguous as _contiguous
 from tfforge.errors import ConversionError
 
 

@@ -62,7 +62,6 @@ def rewrite_readers(graph_def, frozen: dict[str, int]) -> None:
     ReadVariableOp -> Identity, ResourceGather -> GatherV2, VariableShape -> Shape, Ref* -> plain,
     and pass-through ops (Identity, Enter, Switch, ...) carry the dtype instead of DT_RESOURCE."""
     users = consumers(graph_def)
-    by_name = {n.name: n for n in graph_def.node}
     queue = deque(frozen.items())
     seen = set(frozen)
     added = []
@@ -93,7 +92,6 @@ def rewrite_readers(graph_def, frozen: dict[str, int]) -> None:
             # Anything else (Assign*, saver ops) is training-only: pruning drops it, check_frozen
             # reports it if an output still depends on it.
     graph_def.node.extend(added)
-    del by_name
 
 
 def _gather(node, dtype, added):

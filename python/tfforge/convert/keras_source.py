@@ -16,10 +16,9 @@ import zipfile
 
 import numpy as np
 
-from tfforge.convert.frozen import contiguous as _contiguous
-
 from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph
+from tfforge.convert.frozen import contiguous as _contiguous
 from tfforge.errors import ConversionError
 
 _CONFIG = "config.json"
@@ -228,10 +227,10 @@ def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
     ordered = list(model.trainable_variables) + list(model.non_trainable_variables)
     weights = {}
     nodes = {n.name: n for n in graph_def.node}
+    from tfforge.convert._tf import tf
     for name, variable in zip(placeholders[n_inputs:], ordered):
         array = by_id[id(variable)]
         weights[name] = array
-        from tfforge.convert._tf import tf
         graph_edit.constify(nodes[name], tf().as_dtype(array.dtype).as_datatype_enum)
     inputs = _rename(graph_def, placeholders[:n_inputs], in_names)
     outputs = [f"{n}:0" for n in _rename_outputs(graph_def, [t.name for t in concrete.outputs],
@@ -243,7 +242,6 @@ def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
 
 def freeze_keras_h5(path: str, safe_mode: bool = True) -> FrozenGraph:
     """Legacy HDF5 models load through Keras (their layout predates the per-object weights store)."""
-    from tfforge.convert.function_source import freeze_concrete_function
     model = load_model(path, safe_mode)
     return freeze_loaded_model(model)
 

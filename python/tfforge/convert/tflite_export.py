@@ -28,7 +28,8 @@ def _converter_for(src, kind, frozen_loader, signature, tags, safe_mode, decompo
             return t.lite.TFLiteConverter.from_saved_model(export_dir), runner.inputs
     elif kind == formats.SAVEDMODEL:
         runner = SavedModelRunner(src, signature, tags)
-        if decompose and _uses_tfforge_ops_graph(runner._fn.graph.as_graph_def()):  # noqa: SLF001
+        from tfforge.convert.decompose import uses_tfforge_ops
+        if decompose and uses_tfforge_ops(runner._fn.graph.as_graph_def()):  # noqa: SLF001
             frozen = frozen_loader()
         else:
             return t.lite.TFLiteConverter.from_saved_model(src, signature_keys=[signature],
@@ -46,11 +47,6 @@ def _converter_for(src, kind, frozen_loader, signature, tags, safe_mode, decompo
     export_dir = os.path.join(tmp, "frozen_saved")
     frozen_to_savedmodel(graph_def, export_dir, frozen.inputs, frozen.outputs)
     return t.lite.TFLiteConverter.from_saved_model(export_dir), runner.inputs
-
-
-def _uses_tfforge_ops_graph(graph_def) -> bool:
-    ops = {n.op for n in graph_def.node} | {n.op for f in graph_def.library.function for n in f.node_def}
-    return any(op.startswith("Tfforge") for op in ops)
 
 
 def _uses_tfforge_ops_keras(model) -> bool:
