@@ -77,3 +77,24 @@ def test_mobilenet_v2_int8(tmp_path):
                      data=str(tmp_path / "calib.npz"))
     assert result.bytes_out < result.bytes_in / 2.5
     assert np.isfinite(result.parity.max_abs)
+
+
+def test_int8_calibrated_from_tfrecords(tmp_path):
+    """A TFRecord dataset of Examples whose features are named like the model's inputs."""
+    path, _ = keras_mlp_path("keras")
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((40, 4)).astype(np.float32)
+    prefix = str(tmp_path / "calib")
+    try:
+        from tfforge.records import write
+    except ImportError:
+        write = None
+    if write is not None:
+        write({"features": rows}, prefix, progress=False)
+    else:
+        with tf.io.TFRecordWriter(prefix + "-00000-of-00001.tfrecord") as w:
+            for row in rows:
+                feature = {"features": tf.train.Feature(float_list=tf.train.FloatList(value=row))}
+                w.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    result = convert(path, str(tmp_path / "rec.tflite"), quantize="int8", representative=prefix)
+    assert result.parity.outputs[0].max_abs < 0.1

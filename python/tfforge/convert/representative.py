@@ -37,7 +37,23 @@ def representative_dataset(spec: str, inputs, samples: int = 32):
 
 
 def _tfrecord_batches(prefix: str, inputs, limit: int):
-    """Reads Examples whose features are named like the model inputs from PREFIX* shard files."""
+    """Reads Examples whose features are named like the model inputs from PREFIX* shard files: with
+    tfforge.records' native reader (and the spec beside the shards) when it is built in, else tf.data."""
+    try:
+        from tfforge.records import read
+    except ImportError:
+        read = None
+    if read is not None:
+        try:
+            batch = next(iter(read(prefix, batch_size=limit, features=[i.name for i in inputs])))
+        except StopIteration:
+            return []
+        except Exception as exc:
+            raise ConversionError(f"records do not hold the model inputs {[i.name for i in inputs]}: {exc}",
+                                  path=prefix) from None
+        rows = len(batch[inputs[0].name])
+        return [[np.asarray(batch[i.name][k], dtype=i.dtype).reshape((1,) + tuple(d for d in i.shape[1:]))
+                 for i in inputs] for k in range(rows)]
     from tfforge.convert._tf import tf
     files = sorted(f for f in glob.glob(prefix + "*") if not f.endswith((".json", ".txt")))
     if not files:
