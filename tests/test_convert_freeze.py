@@ -171,3 +171,29 @@ def test_cli_freeze(tmp_path):
     (y,) = run_frozen(tmp_path / "cli.pb", {"features": X4}, ["probs"])
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
     assert main(["freeze", str(tmp_path / "nothing"), str(tmp_path / "o.pb")]) == 1
+
+
+def test_initializer_nodes_are_kept_for_lookup_tables(tmp_path):
+    """freeze_graph's --initializer_nodes case: a vocabulary table the frozen graph initialises itself."""
+    v1 = tf.compat.v1
+    g = tf.Graph()
+    with g.as_default():
+        words = v1.placeholder(tf.string, [None], name="words")
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(["a", "b", "c"]), tf.constant([1, 2, 3], tf.int64)), -1)
+        scale = v1.get_variable("scale", [], tf.int64, initializer=v1.constant_initializer(10))
+        tf.identity(table.lookup(words) * scale, name="ids")
+        init_tables = v1.tables_initializer(name="init_tables")
+        saver = v1.train.Saver()
+        with v1.Session(graph=g) as sess:
+            sess.run([v1.global_variables_initializer(), init_tables])
+            prefix = saver.save(sess, str(tmp_path / "m.ckpt"))
+    out = tmp_path / "tables.pb"
+    result = freeze(prefix, out, outputs="ids", initializer_nodes="init_tables")
+    assert any("init_tables" in n for n in result.notes)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(read_graph_def(out), name="")
+    with v1.Session(graph=graph) as sess:
+        sess.run("init_tables")
+        np.testing.assert_array_equal(sess.run("ids:0", {"words:0": [b"b", b"z", b"a"]}), [20, -10, 10])
