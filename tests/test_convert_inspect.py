@@ -103,3 +103,13 @@ def test_bundle_reader_matches_tensorflow_and_checks_crc(tmp_path):
     data.write_bytes(bytes(raw))
     with pytest.raises(ConversionError, match="CRC32C"):
         open_bundle(copy).get("w")
+
+
+def test_bad_checkpoint_index_is_a_clear_error(tmp_path):
+    from tfforge.convert.bundle import read_index
+    from tfforge.errors import ConversionError
+    bad = tmp_path / "bad.index"
+    bad.write_bytes(b"\x01" * 100)
+    with pytest.raises(ConversionError, match="table magic") as info:
+        read_index(str(bad))
+    assert info.value.path == str(bad) and info.value.offset == 92

@@ -168,9 +168,16 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
             if os.path.exists(dst):
                 raise ConversionError("destination exists; remove it or choose another", path=dst)
             model = load_model(src, safe_mode)
-            model.export(dst, format="tf_saved_model", verbose=False)
-            if assets:
-                _copy_assets(assets, os.path.join(dst, "assets"))
+            tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.normpath(dst)) + ".tmp-",
+                                   dir=os.path.dirname(os.path.abspath(dst)))
+            try:
+                export_dir = os.path.join(tmp, "saved")
+                model.export(export_dir, format="tf_saved_model", verbose=False)
+                if assets:
+                    _copy_assets(assets, os.path.join(export_dir, "assets"))
+                os.replace(export_dir, dst)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         elif kind in (formats.CHECKPOINT, formats.META):
             checkpoint_to_savedmodel(src if kind == formats.CHECKPOINT else formats.checkpoint_prefix(src), dst,
                                      graph=graph, meta=meta if kind == formats.CHECKPOINT else src, inputs=inputs,
