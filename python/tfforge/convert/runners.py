@@ -63,7 +63,7 @@ class SavedModelRunner(Runner):
         in_names, out_names = signature_names(self._fn)
         specs = self._fn.structured_input_signature[1]
         self.inputs = [TensorInfo(n, _shape(specs[n].shape), np.dtype(specs[n].dtype.as_numpy_dtype)) for n in in_names]
-        self.outputs = out_names
+        self.outputs = sorted(out_names, key=natural_key)
 
     def run(self, feeds):
         result = self._fn(**{i.name: feeds[i.name] for i in self.inputs})
@@ -110,8 +110,8 @@ class TFLiteRunner(Runner):
         self._in = in_details
         self._out = out_details
         self.inputs = [TensorInfo(n, tuple(None if s < 0 else int(s) for s in d["shape_signature"]),
-                                  np.dtype(d["dtype"])) for n, d in sorted(in_details.items())]
-        self.outputs = sorted(out_details)
+                                  np.dtype(d["dtype"])) for n, d in sorted(in_details.items(), key=lambda i: natural_key(i[0]))]
+        self.outputs = sorted(out_details, key=natural_key)
 
     def run(self, feeds):
         args = {}
@@ -153,6 +153,12 @@ def open_runner(path, *, signature="serving_default", tags=None, safe_mode=True,
         frozen = load_frozen(path, inputs=inputs, outputs=outputs, graph=graph)
         return GraphRunner(frozen.to_graph_def(), frozen.inputs, frozen.outputs, kind=formats.CHECKPOINT)
     raise ConversionError(f"cannot run a {kind} file", path=path)
+
+
+def natural_key(name: str):
+    """output_2 before output_10, so exported positional names keep the model's order."""
+    import re
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _tensor(name: str) -> str:
