@@ -197,3 +197,23 @@ def test_initializer_nodes_are_kept_for_lookup_tables(tmp_path):
     with v1.Session(graph=graph) as sess:
         sess.run("init_tables")
         np.testing.assert_array_equal(sess.run("ids:0", {"words:0": [b"b", b"z", b"a"]}), [20, -10, 10])
+
+
+def test_savedmodel_weights_come_from_the_checkpoint_without_restoring(tmp_path):
+    """The SavedModel path pairs variables with their checkpoint tensors instead of restoring them."""
+    from tfforge.convert.savedmodel_source import _load_without_restoring
+    path, refs = savedmodel_two_signatures()
+    fast = _load_without_restoring(path, None)
+    assert fast is not None
+    root, values = fast
+    fn = root.signatures["embed"]
+    got = [values(external) for external, _ in fn.graph.captures if external.dtype == tf.resource]
+    assert len(got) == 2 and all(isinstance(v, np.memmap) or isinstance(v.base, np.memmap) for v in got)
+    keras_sm = tmp_path / "keras_sm"
+    path_k, ref = keras_mlp_path("keras")
+    import keras
+    keras.models.load_model(path_k).export(str(keras_sm), format="tf_saved_model", verbose=False)
+    assert _load_without_restoring(str(keras_sm), None) is not None
+    result = freeze(str(keras_sm), tmp_path / "k.pb")
+    (y,) = run_frozen(tmp_path / "k.pb", {result.inputs[0]: X4}, result.outputs)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)

@@ -121,6 +121,10 @@ class Bundle:
             return self._reader.get_variable_to_dtype_map()[key]
         return tf().dtypes.as_dtype(self._entries[key].dtype)
 
+    def get_object(self, key: str):
+        """A tensor as TensorFlow's reader returns it (bytes for a string scalar)."""
+        return self._open_reader().get_tensor(key)
+
     def get(self, key: str) -> np.ndarray:
         from tfforge.convert.frozen import contiguous
         entry = self._entries.get(key) if self._entries is not None else None

@@ -10,9 +10,12 @@ from tfforge.convert.frozen import contiguous as _contiguous
 from tfforge.errors import ConversionError
 
 
-def freeze_concrete_function(func, input_names=None, output_names=None, lower_control_flow=True) -> FrozenGraph:
+def freeze_concrete_function(func, input_names=None, output_names=None, lower_control_flow=True,
+                             values=None) -> FrozenGraph:
     """`input_names` / `output_names`: names for the placeholders / outputs of the frozen graph, in the
-    order of func.inputs (user inputs only) and func.outputs; None keeps TensorFlow's."""
+    order of func.inputs (user inputs only) and func.outputs; None keeps TensorFlow's. `values`:
+    optional callable(captured tensor) -> array or None, giving a variable's value without reading the
+    variable (e.g. a view of its checkpoint)."""
     from tensorflow.python.framework import convert_to_constants
     from tfforge.convert._tf import tf
     graph_def = convert_to_constants._run_inline_graph_optimization(  # noqa: SLF001 (TF's own first step)
@@ -27,7 +30,8 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
         node = nodes.get(name)
         if node is None:  # pruned away by Grappler: unused capture
             continue
-        value = _contiguous(_read_capture(external, name))
+        value = values(external) if values is not None else None
+        value = _contiguous(value if value is not None else _read_capture(external, name))
         dtype_enum = tf().as_dtype(value.dtype).as_datatype_enum
         graph_edit.constify(node, dtype_enum)
         weights[name] = value
