@@ -12,6 +12,10 @@ from tfforge.convert import formats
 from tfforge.errors import ConversionError
 
 
+class FlexOpsError(ConversionError):
+    """A .tflite needs the Flex delegate to run."""
+
+
 @dataclass
 class TensorInfo:
     name: str
@@ -93,14 +97,20 @@ class TFLiteRunner(Runner):
     kind = formats.TFLITE
 
     def __init__(self, path):
+        self.interp = None
         try:
             from ai_edge_litert.interpreter import Interpreter
+            self.interp = Interpreter(model_path=os.fspath(path))
+            self.interp.allocate_tensors()
             self.interpreter_name = "ai_edge_litert"
         except ImportError:
+            pass
+        except (RuntimeError, ValueError):  # e.g. Select TF (Flex) ops, which TensorFlow's interpreter links
+            self.interp = None
+        if self.interp is None:
             from tfforge.convert._tf import tf
-            Interpreter = tf().lite.Interpreter
+            self.interp = tf().lite.Interpreter(model_path=os.fspath(path))
             self.interpreter_name = "tf.lite"
-        self.interp = Interpreter(model_path=os.fspath(path))
         signatures = self.interp.get_signature_list()
         if not signatures:
             raise ConversionError("the .tflite has no signature to run", path=path)
@@ -123,7 +133,13 @@ class TFLiteRunner(Runner):
                 info_ = np.iinfo(detail["dtype"])
                 value = np.clip(np.round(value / scale + zero), info_.min, info_.max)
             args[info.name] = value.astype(detail["dtype"])
-        result = self.runner(**args)
+        try:
+            result = self.runner(**args)
+        except RuntimeError as exc:
+            if "Select TensorFlow op" in str(exc):
+                raise FlexOpsError("the .tflite uses Select TF (Flex) ops, which the interpreters installed here "
+                                   "cannot run; check it on a runtime with the Flex delegate") from None
+            raise
         out = {}
         for name in self.outputs:
             value = result[name]
