@@ -46,9 +46,21 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from tfforge._console import human_bytes
+    import sys
+    import warnings
+
     from tfforge.convert import convert
-    result = convert(
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = _convert(convert, args)
+    for w in caught:
+        if issubclass(w.category, UserWarning) and w.filename.startswith(__file__.rsplit("/cli/", 1)[0]):
+            print(f"tfforge: warning: {w.message}", file=sys.stderr)
+    return _report(result, args)
+
+
+def _convert(convert, args):
+    return convert(
         args.src, args.dst, args.to, verify=not args.no_verify, samples=args.samples, data=args.data,
         inputs=args.inputs, outputs=args.outputs, signature=args.signature, tags=args.tags,
         signatures=dict(args.add_signature), assets=args.assets or None, quantize=args.quantize,
@@ -56,6 +68,10 @@ def run(args) -> int:
         decompose=not args.keep_tfforge_ops, safe_mode=not args.unsafe, graph=args.graph, meta=args.meta,
         clear_devices=args.clear_devices, variables=args.variables, exclude_variables=args.exclude_variables,
         initializer_nodes=args.initializer_nodes)
+
+
+def _report(result, args) -> int:
+    from tfforge._console import human_bytes
     if args.json:
         doc = {k: v for k, v in result.__dict__.items() if k != "parity"}
         if result.parity:
