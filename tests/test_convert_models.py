@@ -4,8 +4,10 @@ Each builder writes once per session into a shared directory and returns paths +
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 _ROOT = tempfile.mkdtemp(prefix="tfforge-convert-tests-")
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 RNG = np.random.default_rng(7)
 X4 = RNG.standard_normal((5, 4)).astype(np.float32)
 
