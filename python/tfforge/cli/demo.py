@@ -19,6 +19,7 @@ STEPS = [
     ("records: convert a sample table to TFRecords and read it back", "tfforge.demos.records"),
     ("fused ops: a Keras model with tfforge layers vs Keras' own", "tfforge.demos.ops"),
     ("graph: inspect and prune an embedded TF1 graph natively", "tfforge.demos.graph"),
+    ("freeze, convert to SavedModel and int8 TFLite, parity report", "tfforge.demos.convert"),
 ]
 
 

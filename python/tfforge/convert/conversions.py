@@ -1,0 +1,230 @@
+"""tfforge.convert.convert: SRC -> DST in another format (savedmodel, frozen / pb, pbtxt, tflite),
+followed by a parity check of DST against SRC."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+from tfforge.convert import formats
+from tfforge.convert.frozen import write_graph_def
+from tfforge.errors import ConversionError
+
+TARGETS = ("savedmodel", "frozen", "pb", "pbtxt", "tflite")
+
+
+@dataclass
+class ConvertResult:
+    src: str
+    dst: str
+    source_format: str
+    to: str
+    bytes_in: int = 0
+    bytes_out: int = 0
+    parity: object = None          # verify.ParityReport, or None with verify=False
+    notes: list = field(default_factory=list)
+
+
+def _signatures(signatures, inputs, outputs):
+    """{name: (inputs, outputs)}; serving_default from --inputs/--outputs unless given."""
+    result = dict(signatures or {})
+    if "serving_default" not in result and (inputs or outputs):
+        result["serving_default"] = (inputs, outputs)
+    return result
+
+
+def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signatures=None, assets=None):
+    """A frozen GraphDef as a (v1-style, variable-free) SavedModel with `serving_default` and any extra
+    signatures {name: (input nodes, output nodes)}; `assets` (files or a directory) are copied in."""
+    from tfforge.convert._tf import tf
+    t = tf()
+    v1 = t.compat.v1
+    graph = t.Graph()
+    with graph.as_default():
+        v1.import_graph_def(graph_def, name="")
+    sigs = _signatures(signatures, inputs, outputs)
+    sig_defs = {}
+    for name, (ins, outs) in sigs.items():
+        def tensor(n, name=name):
+            try:
+                return graph.get_tensor_by_name(n if ":" in n else n + ":0")
+            except (KeyError, ValueError):
+                raise ConversionError(f"signature {name!r} names {n!r}, which is not in the graph", node=n) from None
+        with graph.as_default():
+            sig_defs[name] = v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={i.split(":")[0].replace("/", "_"): tensor(i) for i in ins},
+                outputs={o.split(":")[0].replace("/", "_"): tensor(o) for o in outs})
+    _build_savedmodel(graph, dst, tags, sig_defs, session_setup=None, assets=assets)
+
+
+def _build_savedmodel(graph, dst, tags, sig_defs, session_setup, assets, saver=None):
+    from tfforge.convert._tf import tf
+    v1 = tf().compat.v1
+    if os.path.exists(dst):
+        raise ConversionError("destination exists; remove it or choose another", path=dst)
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.normpath(dst)) + ".tmp-",
+                           dir=os.path.dirname(os.path.abspath(dst)))
+    os.rmdir(tmp)
+    try:
+        with graph.as_default(), v1.Session(graph=graph) as sess:
+            if session_setup:
+                session_setup(sess)
+            builder = v1.saved_model.Builder(tmp)
+            builder.add_meta_graph_and_variables(sess, list(tags), signature_def_map=sig_defs, saver=saver,
+                                                 strip_default_attrs=True)
+            builder.save()
+        if assets:
+            _copy_assets(assets, os.path.join(tmp, "assets"))
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _copy_assets(assets, target):
+    os.makedirs(target, exist_ok=True)
+    for item in assets if isinstance(assets, (list, tuple)) else [assets]:
+        if os.path.isdir(item):
+            shutil.copytree(item, target, dirs_exist_ok=True)
+        elif os.path.exists(item):
+            shutil.copy2(item, target)
+        else:
+            raise ConversionError("asset not found", path=item)
+
+
+def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, outputs=None, tags=("serve",),
+                             signatures=None, assets=None, clear_devices=False):
+    """A TF1 checkpoint + meta graph as SavedModelBuilder.add_meta_graph_and_variables writes it:
+    variables stay variables, restored from the checkpoint."""
+    from tfforge.convert import graph_edit
+    from tfforge.convert._tf import tf
+    from tfforge.convert.checkpoint_source import load_graph
+    t = tf()
+    v1 = t.compat.v1
+    prefix, graph_def, meta_graph = load_graph(src, graph, meta)
+    if not outputs:
+        outputs = graph_edit.detect_outputs(graph_def)
+    if not inputs:
+        inputs = [n.name for n in graph_edit.prune(graph_def, outputs).node if n.op == "Placeholder"]
+    g = t.Graph()
+    with g.as_default():
+        if meta_graph is not None:
+            saver = v1.train.import_meta_graph(meta_graph, clear_devices=clear_devices)
+        else:
+            v1.import_graph_def(graph_def, name="")
+            saver = v1.train.Saver(var_list=v1.global_variables() or None) if v1.global_variables() else None
+    sigs = _signatures(signatures, inputs, outputs)
+    sig_defs = {}
+    for name, (ins, outs) in sigs.items():
+        with g.as_default():
+            sig_defs[name] = v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={i.split(":")[0]: g.get_tensor_by_name(i if ":" in i else i + ":0") for i in ins},
+                outputs={o.split(":")[0]: g.get_tensor_by_name(o if ":" in o else o + ":0") for o in outs})
+    if saver is None:
+        raise ConversionError("the graph has no saver and no variables to restore", path=prefix)
+    _build_savedmodel(g, dst, tags, sig_defs, lambda sess: saver.restore(sess, prefix), assets, saver=saver)
+    return inputs, outputs
+
+
+def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: int = 4, data: str | None = None,
+            inputs=None, outputs=None, signature: str = "serving_default", tags=None, signatures=None, assets=None,
+            quantize: str = "none", representative: str | None = None, select_tf_ops: bool = False,
+            allow_custom_ops: bool = False, decompose: bool = True, safe_mode: bool = True, graph: str | None = None,
+            meta: str | None = None, clear_devices: bool = False, variables=None, exclude_variables=None,
+            initializer_nodes=None) -> ConvertResult:
+    """Converts SRC to DST; `to` defaults from DST's extension (.pb -> frozen, .pbtxt, .tflite, a
+    directory name -> savedmodel). Runs verify(SRC, DST) unless verify=False."""
+    from tfforge.convert.api import _split, load_frozen
+    src, dst = os.fspath(src), os.fspath(dst)
+    to = to or _target_from_name(dst)
+    if to not in TARGETS:
+        raise ConversionError(f"--to must be one of {', '.join(TARGETS)}, not {to!r}")
+    inputs, outputs, tags = _split(inputs), _split(outputs), _split(tags) or ["serve"]
+    kind = formats.CHECKPOINT if graph else formats.detect(src)
+    freeze_opts = dict(outputs=outputs, inputs=inputs, clear_devices=clear_devices, variables=variables,
+                       exclude_variables=exclude_variables, initializer_nodes=initializer_nodes, graph=graph, meta=meta)
+    result = ConvertResult(src, dst, kind, to)
+    run_opts = {}
+    if to in ("frozen", "pb", "pbtxt"):
+        text = to == "pbtxt"
+        if text != dst.lower().endswith((".pbtxt", ".txt")):
+            raise ConversionError(f"--to {to} writes {'text' if text else 'binary'}; name the output "
+                                  f"{'.pbtxt' if text else '.pb'}", path=dst)
+        if kind in (formats.FROZEN, formats.PBTXT) and not (inputs or outputs):
+            from tfforge.convert.frozen import read_graph_def
+            write_graph_def(read_graph_def(src), dst)
+        else:
+            frozen = load_frozen(src, signature=signature, tags=tags, safe_mode=safe_mode, **freeze_opts)
+            result.notes += frozen.notes
+            frozen.write(dst)
+            run_opts = dict(inputs=frozen.inputs, outputs=frozen.outputs)
+    elif to == "savedmodel":
+        if kind == formats.SAVEDMODEL:
+            raise ConversionError("SRC is a SavedModel already", path=src)
+        if kind in (formats.KERAS, formats.KERAS_H5):
+            from tfforge.convert.keras_source import load_model
+            if os.path.exists(dst):
+                raise ConversionError("destination exists; remove it or choose another", path=dst)
+            model = load_model(src, safe_mode)
+            tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.normpath(dst)) + ".tmp-",
+                                   dir=os.path.dirname(os.path.abspath(dst)))
+            try:
+                export_dir = os.path.join(tmp, "saved")
+                model.export(export_dir, format="tf_saved_model", verbose=False)
+                if assets:
+                    _copy_assets(assets, os.path.join(export_dir, "assets"))
+                os.replace(export_dir, dst)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        elif kind in (formats.CHECKPOINT, formats.META):
+            checkpoint_to_savedmodel(src if kind == formats.CHECKPOINT else formats.checkpoint_prefix(src), dst,
+                                     graph=graph, meta=meta if kind == formats.CHECKPOINT else src, inputs=inputs,
+                                     outputs=outputs, tags=tags, signatures=signatures, assets=assets,
+                                     clear_devices=clear_devices)
+        else:
+            every_output = list(outputs or [])
+            for _, outs in (signatures or {}).values():
+                every_output += [o for o in outs if o not in every_output]
+            frozen = load_frozen(src, safe_mode=safe_mode, **dict(freeze_opts, outputs=every_output or None))
+            result.notes += frozen.notes
+            main_outputs = outputs or frozen.outputs
+            frozen_to_savedmodel(frozen.to_graph_def(), dst, frozen.inputs, main_outputs, tags=tags,
+                                 signatures=signatures, assets=assets)
+    else:
+        from tfforge.convert.tflite_export import export_tflite
+        export_tflite(src, dst, quantize=quantize, representative=representative, select_tf_ops=select_tf_ops,
+                      allow_custom_ops=allow_custom_ops, decompose=decompose, signature=signature, tags=tags,
+                      safe_mode=safe_mode, frozen_options={k: v for k, v in freeze_opts.items() if v})
+    from tfforge.convert.verify import size_reduction
+    result.bytes_in, result.bytes_out = size_reduction(src if kind != formats.CHECKPOINT or graph
+                                                       else formats.checkpoint_prefix(src), dst)
+    if verify:
+        from tfforge.convert.runners import GraphRunner, open_runner
+        from tfforge.convert.verify import verify as run_verify
+        ref = open_runner(src, signature=signature, tags=None if kind == formats.SAVEDMODEL and not tags else tags,
+                          safe_mode=safe_mode, inputs=inputs, outputs=outputs, graph=graph)
+        if to in ("frozen", "pb", "pbtxt"):
+            from tfforge.convert.frozen import read_graph_def
+            out = GraphRunner(read_graph_def(dst), run_opts.get("inputs") or inputs, run_opts.get("outputs") or outputs)
+        else:
+            out = open_runner(dst, tags=tags if to == "savedmodel" else None)
+        from tfforge.convert.runners import FlexOpsError
+        try:
+            result.parity = run_verify(ref, out, samples=samples, data=data)
+            result.parity.a, result.parity.b = src, dst
+        except FlexOpsError as exc:  # written and valid; only this machine cannot run it
+            result.notes.append(f"not verified: {exc.message}")
+    return result
+
+
+def _target_from_name(dst: str) -> str:
+    lower = dst.lower()
+    if lower.endswith(".tflite"):
+        return "tflite"
+    if lower.endswith((".pbtxt", ".txt")):
+        return "pbtxt"
+    if lower.endswith(".pb"):
+        return "frozen"
+    return "savedmodel"

@@ -1,0 +1,99 @@
+"""SavedModel directories -> FrozenGraph, one signature at a time."""
+
+from __future__ import annotations
+
+from tfforge.convert.frozen import FrozenGraph
+from tfforge.errors import ConversionError
+
+
+def load(path: str, tags=None):
+    from tfforge.convert._tf import load_tfforge_ops, tf
+    load_tfforge_ops()
+    try:
+        return tf().saved_model.load(path, tags=list(tags) if tags else None)
+    except Exception as exc:
+        raise ConversionError(f"cannot load SavedModel: {exc}", path=path) from None
+
+
+def signature(loaded, name: str, path: str):
+    signatures = getattr(loaded, "signatures", {})
+    if name not in signatures:
+        raise ConversionError(f"no signature {name!r}; it has: {', '.join(sorted(signatures)) or 'none'}", path=path)
+    return signatures[name]
+
+
+def signature_names(func):
+    """(input keys, output keys) in the order of func.inputs / func.outputs (flattened, keys sorted)."""
+    from tfforge.convert._tf import tf
+    args, kwargs = func.structured_input_signature
+    inputs = [spec.name for spec in tf().nest.flatten((args, kwargs))]
+    outputs = func.structured_outputs
+    out_names = sorted(outputs) if isinstance(outputs, dict) else [f"output_{i}" for i in range(len(func.outputs))]
+    return inputs, out_names
+
+
+def freeze_savedmodel(path: str, signature_name: str = "serving_default", tags=None) -> FrozenGraph:
+    from tfforge.convert.function_source import freeze_concrete_function
+    fast = _load_without_restoring(path, tags)
+    if fast is not None:
+        loaded, values = fast
+    else:
+        loaded, values = load(path, tags), None
+    func = signature(loaded, signature_name, path)
+    in_names, out_names = signature_names(func)
+    return freeze_concrete_function(func, input_names=in_names, output_names=out_names, values=values)
+
+
+def _load_without_restoring(path: str, tags):
+    """Loads the SavedModel's objects and functions but not its variables' values, and pairs every
+    variable with its tensor in variables/ (memory-mapped): the SavedObjectGraph and the checkpoint's
+    object graph share node ids, and the checkpoint's node names the key. Returns (root object,
+    values callable), or None when the SavedModel does not fit this (then it is loaded normally)."""
+    import os
+
+    from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
+    from tensorflow.python.saved_model import load as tf_load
+    from tfforge.convert._tf import load_tfforge_ops, tf
+    from tfforge.convert.bundle import open_bundle
+    prefix = os.path.join(path, "variables", "variables")
+    pb = os.path.join(path, "saved_model.pb")
+    if not (os.path.exists(pb) and os.path.exists(prefix + ".index")):
+        return None
+    try:
+        saved = saved_model_pb2.SavedModel()
+        with open(pb, "rb") as f:
+            saved.ParseFromString(f.read())
+        wanted = set(tags or ["serve"])
+        metas = [m for m in saved.meta_graphs if set(m.meta_info_def.tags) == wanted] or \
+            (list(saved.meta_graphs) if len(saved.meta_graphs) == 1 and not tags else [])
+        if len(metas) != 1 or not metas[0].object_graph_def.nodes:
+            return None
+        nodes = metas[0].object_graph_def.nodes
+        paths, queue = {0: "root"}, [0]
+        while queue:
+            node = queue.pop(0)
+            for child in nodes[node].children:
+                if child.node_id not in paths:
+                    paths[child.node_id] = f"{paths[node]}.{child.local_name}"
+                    queue.append(child.node_id)
+        variable_ids = [i for i, n in enumerate(nodes) if n.WhichOneof("kind") == "variable" and i in paths]
+        bundle = open_bundle(prefix)
+        graph = trackable_object_graph_pb2.TrackableObjectGraph()
+        graph.ParseFromString(bundle.get_object("_CHECKPOINTABLE_OBJECT_GRAPH"))
+        keys = {i: a.checkpoint_key for i, n in enumerate(graph.nodes) for a in n.attributes
+                if a.name == "VARIABLE_VALUE"}
+        load_tfforge_ops()
+        loaded = tf_load.load_partial(path, ["root"] + [paths[i] for i in variable_ids], tags=list(tags) if tags else None,
+                                      options=tf().saved_model.LoadOptions(experimental_skip_checkpoint=True))
+        by_handle = {}
+        for i in variable_ids:
+            variable, key = loaded[paths[i]], keys.get(i)
+            if key is None or key not in bundle or tuple(bundle.shape(key)) != tuple(variable.shape) or \
+                    bundle.dtype(key) != variable.dtype:
+                return None
+            by_handle[id(variable.handle)] = key
+    except Exception:  # anything unexpected: the ordinary load below is always correct
+        return None
+    root = loaded["root"]
+    root._tfforge_keep_alive = loaded  # noqa: SLF001  (the signature functions capture these variables)
+    return root, lambda external: bundle.get(by_handle[id(external)]) if id(external) in by_handle else None

@@ -1,0 +1,124 @@
+"""tfforge verify: run two models on the same inputs and report the error per output."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tfforge.convert.runners import open_runner
+from tfforge.errors import ConversionError
+
+
+@dataclass
+class OutputError:
+    a: str
+    b: str
+    shape: tuple
+    max_abs: float
+    max_rel: float   # max |a - b| / max |a|: relative to the reference output's magnitude
+
+
+@dataclass
+class ParityReport:
+    a: str
+    b: str
+    samples: int
+    outputs: list = field(default_factory=list)
+    interpreter: str = ""
+
+    @property
+    def max_abs(self) -> float:
+        return max((o.max_abs for o in self.outputs), default=0.0)
+
+    def table(self) -> str:
+        from tfforge._console import format_table
+        rows = [(o.a if o.a == o.b else f"{o.a} ~ {o.b}", "x".join(map(str, o.shape)), f"{o.max_abs:.3g}",
+                 f"{o.max_rel:.3g}") for o in self.outputs]
+        return format_table(rows, ["output", "shape", "max abs err", "max rel err"])
+
+
+def sample_inputs(infos, samples: int, seed: int = 0) -> dict:
+    """Random inputs for each (name, shape, dtype): unknown batch dimensions get `samples`, other
+    unknown dimensions 8."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for info in infos:
+        shape = tuple(samples if i == 0 and d is None else 8 if d is None else d for i, d in enumerate(info.shape))
+        if np.issubdtype(info.dtype, np.floating):
+            feeds[info.name] = rng.standard_normal(shape).astype(info.dtype)
+        elif np.issubdtype(info.dtype, np.integer):
+            feeds[info.name] = rng.integers(0, 10, shape).astype(info.dtype)
+        elif info.dtype == np.bool_:
+            feeds[info.name] = rng.random(shape) < 0.5
+        else:
+            raise ConversionError(f"cannot make random data for input {info.name!r} of dtype {info.dtype}; "
+                                  "pass --data FILE.npz")
+    return feeds
+
+
+def load_npz(path: str, infos) -> dict:
+    """Inputs from a .npz: arrays named like the inputs, or arr_0, arr_1, ... in input order."""
+    with np.load(path) as data:
+        names = list(data.keys())
+        feeds = {}
+        for i, info in enumerate(infos):
+            key = info.name if info.name in data else names[i] if i < len(names) else None
+            if key is None:
+                raise ConversionError(f"no array for input {info.name!r} (it has {', '.join(names)})", path=path)
+            feeds[info.name] = data[key]
+    return feeds
+
+
+def _pair(names_a, names_b):
+    if set(names_a) == set(names_b):
+        return [(n, n) for n in names_a]
+    if len(names_a) != len(names_b):
+        raise ConversionError(f"the models have different numbers of outputs: {names_a} vs {names_b}")
+    return list(zip(names_a, names_b))
+
+
+def verify(a, b, *, samples: int = 4, data: str | None = None, seed: int = 0, **options) -> ParityReport:
+    """Runs models `a` (the reference) and `b` on the same inputs; `options` go to open_runner for
+    both (signature, tags, safe_mode)."""
+    ra = a if hasattr(a, "run") else open_runner(a, **options)
+    rb = b if hasattr(b, "run") else open_runner(b, **options)
+    feeds_a = load_npz(data, ra.inputs) if data else sample_inputs(ra.inputs, samples, seed)
+    in_pairs = _pair([i.name for i in ra.inputs], [i.name for i in rb.inputs])
+    if len(in_pairs) != len(ra.inputs):
+        raise ConversionError("the models have different inputs")
+    expected_b = {i.name: i for i in rb.inputs}
+    feeds_b = {}
+    for na, nb in in_pairs:
+        value = feeds_a[na]
+        want = expected_b[nb].dtype
+        feeds_b[nb] = value if np.issubdtype(want, np.integer) and want.itemsize == 1 else value.astype(want, copy=False)
+    out_a, out_b = ra.run(feeds_a), rb.run(feeds_b)
+    report = ParityReport(str(a), str(b), samples=int(next(iter(feeds_a.values())).shape[0]) if feeds_a else 0,
+                          interpreter=getattr(rb, "interpreter_name", "") or getattr(ra, "interpreter_name", ""))
+    for na, nb in _pair(ra.outputs, rb.outputs):
+        x = np.asarray(out_a[na], dtype=np.float64)
+        y = np.asarray(out_b[nb], dtype=np.float64)
+        if x.shape != y.shape:
+            raise ConversionError(f"output {na!r} has shape {x.shape} in {a} but {y.shape} in {b}")
+        diff = float(np.max(np.abs(x - y))) if x.size else 0.0
+        scale = float(np.max(np.abs(x))) if x.size else 0.0
+        report.outputs.append(OutputError(na, nb, x.shape, diff, diff / scale if scale else diff))
+    return report
+
+
+def size_reduction(src: str, dst: str) -> tuple[int, int]:
+    """(bytes of the source model's weights or file, bytes of the exported file)."""
+    def size(path):
+        if os.path.isdir(path):
+            return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
+        if os.path.exists(path + ".index"):
+            d = os.path.dirname(path) or "."
+            base = os.path.basename(path)
+            return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
+                       if f.startswith(base + ".data") or f == base + ".index")
+        return os.path.getsize(path)
+    with warnings.catch_warnings():
+        return size(src), size(dst)
