@@ -83,30 +83,6 @@ GraphPtr parse_graph(Span bytes, std::shared_ptr<const void> keep, Source src) {
 }  // namespace
 
 TFFORGE_BINDINGS(graph) {
-  // Graph errors quote names and text from the input, which need not be UTF-8: decode them with
-  // backslash escapes instead of failing. Also maps malformed bytes met deep inside a pass or a
-  // decoder (attribute values, function bodies) to WireFormatError.
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const tfforge::Error& e) {
-      py::object errors = py::module_::import("tfforge.errors");
-      py::object cls = py::hasattr(errors, e.kind.c_str()) ? errors.attr(e.kind.c_str()) : errors.attr("TfforgeError");
-      py::dict kw;
-      if (!e.path.empty()) kw["path"] = lenient_str(e.path);
-      if (!e.node.empty()) kw["node"] = lenient_str(e.node);
-      if (e.offset >= 0) kw["offset"] = e.offset;
-      if (e.record >= 0) kw["record"] = e.record;
-      py::object exc = cls(lenient_str(e.what()), **kw);
-      PyErr_SetObject(cls.ptr(), exc.ptr());
-    } catch (const tfforge::wire::ParseError& e) {
-      py::object cls = py::module_::import("tfforge.errors").attr("WireFormatError");
-      py::dict kw;
-      kw["offset"] = e.offset;
-      py::object exc = cls(lenient_str(std::string("malformed protobuf bytes: ") + e.what()), **kw);
-      PyErr_SetObject(cls.ptr(), exc.ptr());
-    }
-  });
   py::class_<GraphDef, GraphPtr>(m, "GraphDef", "A GraphDef indexed over its wire bytes (see cc/graph/graph_def.h).")
       .def("__len__", [](const GraphDef& g) { return g.nodes.size(); })
       .def("copy", [](const GraphDef& g) { return std::make_shared<GraphDef>(g); })

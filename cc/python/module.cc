@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "error.h"
+#include "wire/wire.h"
 #include "python/registry.h"
 
 namespace py = pybind11;
@@ -20,21 +21,32 @@ PYBIND11_MODULE(_native, m) {
 #ifdef TFFORGE_VERSION
   m.attr("__version__") = TFFORGE_VERSION;
 #endif
-  // tfforge::Error carries the name of its Python class in tfforge.errors.
+  // tfforge::Error carries the name of its Python class in tfforge.errors. Messages, paths and node
+  // names quote the input, which need not be UTF-8, so they are decoded with backslash escapes.
+  // A wire::ParseError that escapes a decoder becomes WireFormatError with its offset.
   py::register_exception_translator([](std::exception_ptr p) {
+    auto lenient = [](const std::string& s) {
+      return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "backslashreplace"));
+    };
+    auto raise = [](const char* kind, py::str message, py::dict kw) {
+      py::object errors = py::module_::import("tfforge.errors");
+      py::object cls = py::hasattr(errors, kind) ? errors.attr(kind) : errors.attr("TfforgeError");
+      py::object exc = cls(message, **kw);
+      PyErr_SetObject(cls.ptr(), exc.ptr());
+    };
     try {
       if (p) std::rethrow_exception(p);
     } catch (const tfforge::Error& e) {
-      py::gil_scoped_acquire gil;
-      py::object errors = py::module_::import("tfforge.errors");
-      py::object cls = py::hasattr(errors, e.kind.c_str()) ? errors.attr(e.kind.c_str()) : errors.attr("TfforgeError");
       py::dict kw;
-      if (!e.path.empty()) kw["path"] = e.path;
-      if (!e.node.empty()) kw["node"] = e.node;
+      if (!e.path.empty()) kw["path"] = lenient(e.path);
+      if (!e.node.empty()) kw["node"] = lenient(e.node);
       if (e.offset >= 0) kw["offset"] = e.offset;
       if (e.record >= 0) kw["record"] = e.record;
-      py::object exc = cls(e.what(), **kw);
-      PyErr_SetObject(cls.ptr(), exc.ptr());
+      raise(e.kind.c_str(), lenient(e.what()), kw);
+    } catch (const tfforge::wire::ParseError& e) {
+      py::dict kw;
+      kw["offset"] = e.offset;
+      raise("WireFormatError", lenient(std::string("malformed protobuf bytes: ") + e.what()), kw);
     }
   });
   auto& all = tfforge::py::binders();
