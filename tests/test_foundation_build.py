@@ -36,6 +36,13 @@ def test_cuda_kernels_built_whenever_nvcc_exists():
     assert build_info().cuda_built == (shutil.which("nvcc") is not None)
 
 
+def test_cuda_kernels_are_compiled_into_the_op_library():
+    if not build_info().cuda_built:
+        pytest.skip("built without nvcc")
+    sections = subprocess.run(["readelf", "-S", str(ops_library_path())], capture_output=True, text=True).stdout
+    assert ".nv_fatbin" in sections  # device code for the kernels, embedded by nvcc
+
+
 def _cmake(*args, cwd=None, env=None):
     return subprocess.run(["cmake", *args], cwd=cwd, env=env, capture_output=True, text=True)
 
