@@ -133,8 +133,7 @@ template <>
 void BiasGeluGradOp<Eigen::GpuDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                               const void* x, const void* b, void* dx, void* db) {
   Tensor scratch;
-  const int64_t floats = int64_t(::tfforge::kernels::bias_gelu_backward_cuda_workspace_bytes(s) / sizeof(float));
-  OP_REQUIRES_OK(ctx, ctx->allocate_temp(DT_FLOAT, TensorShape({std::max<int64_t>(floats, 1)}), &scratch));
+  OP_REQUIRES_OK(ctx, allocate_workspace(ctx, ::tfforge::kernels::bias_gelu_backward_cuda_workspace_bytes(s), &scratch));
   OP_REQUIRES_OK(ctx, cuda_status("TfforgeBiasGeluGrad",
                                   ::tfforge::kernels::bias_gelu_backward_cuda(dt, s, dy, x, b, approximate_, dx, db,
                                                                               scratch.data(), gpu_stream(ctx))));

@@ -160,8 +160,7 @@ void LayerNormGradOp<Eigen::GpuDevice>::Launch(OpKernelContext* ctx, DType dt, R
                                                const void* x, const void* g, const float* mean, const float* inv_std,
                                                void* dx, void* dg, void* db) {
   Tensor scratch;
-  const int64_t floats = int64_t(::tfforge::kernels::layer_norm_backward_cuda_workspace_bytes(s) / sizeof(float));
-  OP_REQUIRES_OK(ctx, ctx->allocate_temp(DT_FLOAT, TensorShape({std::max<int64_t>(floats, 1)}), &scratch));
+  OP_REQUIRES_OK(ctx, allocate_workspace(ctx, ::tfforge::kernels::layer_norm_backward_cuda_workspace_bytes(s), &scratch));
   OP_REQUIRES_OK(ctx, cuda_status("TfforgeLayerNormGrad",
                                   ::tfforge::kernels::layer_norm_backward_cuda(dt, s, dy, x, g, mean, inv_std, dx, dg, db,
                                                                                scratch.data(), gpu_stream(ctx))));

@@ -3,6 +3,7 @@
 // kernels::ParallelFor, and the shape-function pieces the ops have in common.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -96,6 +97,13 @@ inline void advise_huge_pages(void* p, int64_t bytes) {
 #if GOOGLE_CUDA
 inline void* gpu_stream(OpKernelContext* ctx) {
   return static_cast<void*>(ctx->eigen_device<Eigen::GpuDevice>().stream());
+}
+
+// Float32 scratch of at least `bytes` for a backward kernel's column partial sums (never empty, so
+// data() is a valid pointer even for zero-width workspaces).
+inline absl::Status allocate_workspace(OpKernelContext* ctx, size_t bytes, Tensor* scratch) {
+  const int64_t floats = int64_t((bytes + sizeof(float) - 1) / sizeof(float));
+  return ctx->allocate_temp(DT_FLOAT, TensorShape({std::max<int64_t>(floats, 1)}), scratch);
 }
 
 inline absl::Status cuda_status(const char* op, int err) {

@@ -133,8 +133,7 @@ template <>
 void RMSNormGradOp<Eigen::GpuDevice>::Launch(OpKernelContext* ctx, DType dt, RowShape s, const void* dy,
                                              const void* x, const void* g, void* dx, void* dg) {
   Tensor scratch;
-  const int64_t floats = int64_t(::tfforge::kernels::rms_norm_backward_cuda_workspace_bytes(s) / sizeof(float));
-  OP_REQUIRES_OK(ctx, ctx->allocate_temp(DT_FLOAT, TensorShape({std::max<int64_t>(floats, 1)}), &scratch));
+  OP_REQUIRES_OK(ctx, allocate_workspace(ctx, ::tfforge::kernels::rms_norm_backward_cuda_workspace_bytes(s), &scratch));
   OP_REQUIRES_OK(ctx, cuda_status("TfforgeRMSNormGrad",
                                   ::tfforge::kernels::rms_norm_backward_cuda(dt, s, dy, x, g, epsilon_, dx, dg,
                                                                              scratch.data(), gpu_stream(ctx))));
