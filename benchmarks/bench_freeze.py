@@ -72,45 +72,41 @@ if not os.path.exists(os.path.join(workdir, "ckpt")):
         saver.save(sess, os.path.join(workdir, "ckpt", "model.ckpt"), global_step=1)
 """
 
-TF_KERAS = r"""
+# Every script times its own imports: a fresh process per measurement, so nothing is cached.
+TIMED_PRELUDE = r"""
 import json, os, sys, time
 t0 = time.perf_counter()
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+"""
+
+# convert_variables_to_constants_v2 on a concrete function `fn`, then the write.
+TF_V2_FREEZE = r"""
+t2 = time.perf_counter()
+frozen = convert_variables_to_constants_v2(fn)
+with open(sys.argv[2], "wb") as f:
+    f.write(frozen.graph.as_graph_def().SerializeToString())
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "freeze": t3 - t2}))
+"""
+
+TF_KERAS = TIMED_PRELUDE + r"""
 import tensorflow as tf, keras
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 t1 = time.perf_counter()
 model = keras.models.load_model(sys.argv[1], compile=False)
 fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(
     tf.TensorSpec(model.inputs[0].shape, model.inputs[0].dtype))
-t2 = time.perf_counter()
-frozen = convert_variables_to_constants_v2(fn)
-with open(sys.argv[2], "wb") as f:
-    f.write(frozen.graph.as_graph_def().SerializeToString())
-t3 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "load": t2 - t1, "freeze": t3 - t2}))
-"""
+""" + TF_V2_FREEZE
 
-TF_SAVEDMODEL = r"""
-import json, os, sys, time
-t0 = time.perf_counter()
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+TF_SAVEDMODEL = TIMED_PRELUDE + r"""
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 t1 = time.perf_counter()
 loaded = tf.saved_model.load(sys.argv[1])  # kept alive: the signature refers to its variables
 fn = loaded.signatures["serving_default"]
-t2 = time.perf_counter()
-frozen = convert_variables_to_constants_v2(fn)
-with open(sys.argv[2], "wb") as f:
-    f.write(frozen.graph.as_graph_def().SerializeToString())
-t3 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "load": t2 - t1, "freeze": t3 - t2}))
-"""
+""" + TF_V2_FREEZE
 
-TF_CHECKPOINT = r"""
-import json, os, sys, time
-t0 = time.perf_counter()
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+TF_CHECKPOINT = TIMED_PRELUDE + r"""
 import tensorflow as tf
 from tensorflow.python.tools import freeze_graph
 t1 = time.perf_counter()
@@ -123,10 +119,7 @@ t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load": 0.0, "freeze": t2 - t1}))
 """
 
-TFFORGE = r"""
-import json, os, sys, time
-t0 = time.perf_counter()
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+TFFORGE = TIMED_PRELUDE + r"""
 import tensorflow as tf, keras
 t1 = time.perf_counter()
 from tfforge.convert import freeze
