@@ -153,8 +153,11 @@ def test_read_only_folder_is_one_line():
     locked.mkdir(mode=0o755)
     code = f"""
         import os, sys
+        from tfforge.cli.main import build_parser, main
+        # Python's own files are root's: load what the command needs before leaving root.
+        import encodings.cp437, zipfile, json, secrets, numpy, tfforge._console, tfforge.records.sources, tfforge.records._commit
+        build_parser()
         os.setgid(65534); os.setuid(65534)
-        from tfforge.cli.main import main
         sys.exit(main(["records", "convert", {str(tmp_path / 'src.npz')!r}, {str(locked / 'ds')!r}, "--no-progress"]))
     """
     p = child(code)
