@@ -497,3 +497,31 @@ def test_head_rejects_negative_counts(tmp_path):
     with pytest.raises(SpecError):
         records.head(str(tmp_path / "f"), -1)
     assert glob.glob(str(tmp_path / "*")) == [str(tmp_path / "f")]
+
+
+def test_in_place_writer_refuses_a_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    os.symlink(victim, tmp_path / "f")
+    with pytest.raises(TfforgeError, match="cannot create"):
+        records.Writer(tmp_path / "f", atomic=False)
+    assert victim.read_bytes() == b"precious"
+
+
+def test_raw_readers_on_a_damaged_compressed_stream(tmp_path):
+    path = tmp_path / "d.tfrecord.zz"
+    with records.Writer(path, "zlib") as w:
+        for i in range(2000):
+            w.write_serialized(os.urandom(50) + b"%d" % i)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    it = records.iter_raw(path)
+    got = []
+    for _ in range(2):  # the error repeats at the same place, the records before it came out once
+        with pytest.raises(TfforgeError, match="compressed data is corrupt|corrupted record"):
+            for r in it:
+                got.append(r)
+    assert 0 < len(got) < 2000 and it.offset > 0
+    with pytest.raises(TfforgeError):
+        records.RandomReader(path).read(it.offset)

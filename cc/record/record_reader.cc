@@ -344,6 +344,7 @@ void RandomRecordReader::restart() {
   if (inflateInit2(&zs_, MAX_WBITS + 32) != Z_OK) throw Error("TfforgeError", "zlib inflateInit2 failed").at_path(path_);
   zs_open_ = true;
   zs_ended_ = broken_ = false;
+  pending_error_.clear();
   file_pos_ = 0;
   window_.clear();
   wpos_ = 0;
@@ -351,6 +352,10 @@ void RandomRecordReader::restart() {
 }
 
 size_t RandomRecordReader::inflate_more() {
+  if (!pending_error_.empty()) {
+    broken_ = true;  // the next read starts over (and meets the same damage unless it was repaired)
+    throw Error("CorruptRecordError", pending_error_).at_path(path_).at_offset(int64_t(pending_offset_));
+  }
   if (wpos_ > 0 && wpos_ >= window_.size() / 2) {  // drop consumed bytes before growing
     window_.erase(window_.begin(), window_.begin() + std::ptrdiff_t(wpos_));
     wpos_ = 0;
@@ -380,15 +385,15 @@ size_t RandomRecordReader::inflate_more() {
     if (ret == Z_STREAM_END) {
       zs_ended_ = true;
     } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
-      window_.resize(before);
-      broken_ = true;  // the next read starts over (and meets the same damage unless it was repaired)
-      throw Error("CorruptRecordError",
-                  std::string("compressed data is corrupt (") + (zs_.msg ? zs_.msg : "zlib error") + ")")
-          .at_path(path_).at_offset(int64_t(file_pos_ - zs_.avail_in));
+      // What inflated before the damage is still good: hand it out, and fail when more is needed.
+      pending_error_ = std::string("compressed data is corrupt (") + (zs_.msg ? zs_.msg : "zlib error") + ")";
+      pending_offset_ = file_pos_ - zs_.avail_in;
+      break;
     }
   }
   size_t got = kReadSize - zs_.avail_out;
   window_.resize(before + got);
+  if (got == 0 && !pending_error_.empty()) return inflate_more();  // throws
   return got;
 }
 

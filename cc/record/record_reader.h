@@ -144,6 +144,8 @@ class RandomRecordReader {
   bool zs_open_ = false, zs_ended_ = false, broken_ = false;
   std::unique_ptr<uint8_t[]> zin_;
   uint64_t file_pos_ = 0;         // compressed bytes read from the file so far
+  std::string pending_error_;     // inflate failed after this much output: raised when more is needed
+  uint64_t pending_offset_ = 0;
   std::vector<uint8_t> window_;   // window_[wpos_...] holds the stream bytes from win_offset_ on
   size_t wpos_ = 0;
   uint64_t win_offset_ = 0;
