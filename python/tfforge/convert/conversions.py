@@ -38,7 +38,7 @@ def _signatures(signatures, inputs, outputs):
 def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signatures=None, assets=None):
     """A frozen GraphDef as a (v1-style, variable-free) SavedModel with `serving_default` and any extra
     signatures {name: (input nodes, output nodes)}; `assets` (files or a directory) are copied in."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     t = tf()
     v1 = t.compat.v1
     graph = t.Graph()
@@ -60,7 +60,7 @@ def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signa
 
 
 def _build_savedmodel(graph, dst, tags, sig_defs, session_setup, assets, saver=None):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     v1 = tf().compat.v1
     if os.path.exists(dst):
         raise ConversionError("destination exists; remove it or choose another", path=dst)
@@ -99,7 +99,7 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
     """A TF1 checkpoint + meta graph as SavedModelBuilder.add_meta_graph_and_variables writes it:
     variables stay variables, restored from the checkpoint."""
     from tfforge.convert import graph_edit
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.convert.checkpoint_source import load_graph
     t = tf()
     v1 = t.compat.v1
