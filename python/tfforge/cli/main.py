@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
+        args.debug = debug
         try:
             code = args.func(args)
             return _flush_stdout(int(code or 0))
