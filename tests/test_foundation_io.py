@@ -152,6 +152,29 @@ def test_read_only_directory_is_one_output_error_naming_the_path(tmp_path, write
         d.chmod(0o755)
 
 
+@pytest.mark.parametrize("write", WRITERS)
+def test_read_only_file_system_is_one_output_error_naming_the_path(tiny_tmpfs, write):
+    r = subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot remount read-only")
+    with pytest.raises(Exception, match="tmpfs/out.pb.*Read-only") as info:
+        write(tiny_tmpfs / "out.pb", GRAPH)
+    assert isinstance(info.value, (OutputError, OSError)) or type(info.value).__name__ == "GraphError"
+    assert os.listdir(tiny_tmpfs) == []
+
+
+def test_read_only_file_system_from_the_cli_is_one_line(tiny_tmpfs, tmp_path, capsys):
+    from tfforge.cli.main import main
+    src = tmp_path / "g.pb"
+    src.write_bytes(GRAPH)
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+    for argv in (["graph", "to-text", src, tiny_tmpfs / "g.pbtxt"],
+                 ["graph", "transform", src, tiny_tmpfs / "o.pb", "--transforms", "remove_device"]):
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(tiny_tmpfs) in err and "Read-only" in err, err
+
+
 def test_missing_directory_is_an_output_error(tmp_path):
     with pytest.raises(OutputError, match="nope/out.bin"):
         _io.write_bytes(tmp_path / "nope" / "out.bin", b"x")
@@ -228,7 +251,7 @@ def test_full_disk_gives_one_error_and_leaves_nothing(tiny_tmpfs, write):
 
 def test_full_disk_from_the_cli_is_one_line(tiny_tmpfs, tmp_path):
     src = tmp_path / "src.pbtxt"
-    src.write_text("node { name: 'a' op: 'NoOp' }\n" * 20000)
+    src.write_text("node { name: 'a' op: 'NoOp' }\n" * 60000)  # 660 KB of GraphDef, 256 KB of disk
     r = subprocess.run([sys.executable, "-m", "tfforge.cli.main", "graph", "from-text", str(src),
                         str(tiny_tmpfs / "out.pb")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
