@@ -39,6 +39,26 @@ _THIRD_PARTY = ("tensorflow", "keras", "tf_keras", "h5py", "numpy", "pyarrow", "
                 "zipfile", "gzip", "zlib", "csv", "io", "codecs", "encodings")
 
 
+def _int64(text: str) -> int:
+    """argparse type for every integer option: a 64-bit signed integer (usage error otherwise)."""
+    value = int(text)
+    if not -(1 << 63) <= value < (1 << 63):
+        raise ValueError(text)
+    return value
+
+
+_int64.__name__ = "int"  # argparse names the type in its message: "invalid int value: '...'"
+
+
+def _bound_integer_options(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if action.type is int:
+            action.type = _int64
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _bound_integer_options(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfforge",
@@ -57,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"tfforge.cli.{mod.name}")
         if hasattr(module, "register"):
             module.register(subparsers)
+    _bound_integer_options(parser)
     return parser
 
 
@@ -199,8 +220,14 @@ def _os_error_line(exc: OSError) -> str:
     return reason
 
 
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped, so an error stays one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def report(exc: BaseException, debug: bool) -> int:
     code, line = classify(exc)
+    line = None if line is None else one_line(line)
     if debug and code != EXIT_BROKEN_PIPE:
         import traceback
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
