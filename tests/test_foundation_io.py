@@ -311,3 +311,18 @@ def test_native_writer_removes_stale_temps_too(tmp_path):
     stale.write_bytes(b"x")
     native_write(tmp_path / "out.pb", GRAPH)
     assert leftovers(tmp_path) == ["out.pb"]
+
+
+def test_temps_of_a_sigkilled_writer_are_removed_by_the_next_write(tmp_path):
+    out = tmp_path / "out.bin"
+    code = ("import sys, time; from tfforge import _io\n"
+            f"with _io.atomic_write({str(out)!r}) as f:\n"
+            "    f.write(b'x' * 1000); f.flush(); print('ready', flush=True); time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    p.kill()
+    p.wait()
+    (temp,) = os.listdir(tmp_path)
+    assert temp.startswith(".out.bin.tmp-%d-" % p.pid)
+    _io.write_bytes(out, b"done")
+    assert leftovers(tmp_path) == ["out.bin"]

@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "error.h"
 
@@ -49,6 +51,20 @@ long temp_name_pid(const std::string& name) {
 
 bool process_exists(long pid) { return pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM); }
 
+// Temporary paths of the AtomicFiles open in this process, for remove_live_temps().
+std::mutex live_mutex;
+std::set<std::string>& live_temps() {
+  static auto* live = new std::set<std::string>();  // never destroyed: usable during exit
+  return *live;
+}
+void set_live(const std::string& temp, bool live) {
+  std::lock_guard<std::mutex> lock(live_mutex);
+  if (live)
+    live_temps().insert(temp);
+  else
+    live_temps().erase(temp);
+}
+
 }  // namespace
 
 std::string dir_of(const std::string& path) {
@@ -71,6 +87,14 @@ void sync_directory(const std::string& dir, const std::string& error_kind) {
   ::close(fd);
   if (rc != 0 && err != EINVAL && err != EROFS && err != EBADF)
     throw Error(error_kind, std::string("cannot sync the directory: ") + std::strerror(err)).at_path(d);
+}
+
+int remove_live_temps() {
+  std::lock_guard<std::mutex> lock(live_mutex);
+  int removed = 0;
+  for (const std::string& temp : live_temps()) removed += ::unlink(temp.c_str()) == 0;
+  live_temps().clear();
+  return removed;
 }
 
 int remove_stale_temps(const std::string& dir, const std::string& name_prefix) {
@@ -102,6 +126,7 @@ AtomicFile::AtomicFile(std::string path, std::string error_kind) : path_(std::mo
     if (fd_ < 0 && errno != EEXIST) fail("cannot create the output file", errno);
   }
   if (fd_ < 0) fail("cannot create a temporary file beside the output", EEXIST);
+  set_live(temp_, true);
 }
 
 AtomicFile::~AtomicFile() { abort(); }
@@ -168,6 +193,7 @@ void AtomicFile::commit(const std::string& final_path) {
   sync();
   int rc = ::close(fd_);
   fd_ = -1;
+  set_live(temp_, false);
   if (rc != 0) {
     int err = errno;
     ::unlink(temp_.c_str());
@@ -190,6 +216,7 @@ void AtomicFile::abort() {
   if (fd_ < 0) return;
   ::close(fd_);
   fd_ = -1;
+  set_live(temp_, false);
   ::unlink(temp_.c_str());
 }
 

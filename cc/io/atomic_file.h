@@ -67,5 +67,8 @@ void sync_directory(const std::string& dir, const std::string& error_kind = "Out
 // Removes the temporary files "<dir>/.<name>.tmp-<pid>-<hex>" whose <name> starts with `name_prefix`
 // and whose process <pid> no longer exists. Returns the number removed; never throws.
 int remove_stale_temps(const std::string& dir, const std::string& name_prefix);
+// Removes the temporary files of every AtomicFile of this process still open (a signal is ending the
+// process: the CLI's watchdog calls it). Returns the number removed.
+int remove_live_temps();
 
 }  // namespace tfforge::io

@@ -103,7 +103,12 @@ def _unregister(tmp: str) -> None:
 
 
 def remove_live_temps() -> None:
-    """Removes the temporary files and directories of writes still in flight (signal cleanup)."""
+    """Removes the temporary files and directories of writes still in flight, Python's and the native
+    writers' (signal cleanup)."""
+    import sys
+    native = sys.modules.get("tfforge._native")
+    if native is not None and hasattr(native, "io_remove_live_temps"):
+        native.io_remove_live_temps()
     with _live_lock:
         paths = list(_live)
         _live.clear()

@@ -19,6 +19,7 @@ from tfforge.errors import TensorFlowNotInstalled
 
 INSTALL_HINT = "pip install 'tensorflow==2.21.*' (or tensorflow-cpu), then rebuild tfforge from its source directory"
 _quiet = False
+_silenced = False
 
 
 def quiet_startup() -> bool:
@@ -39,16 +40,18 @@ def quiet() -> bool:
 
 def import_tensorflow():
     """The tensorflow module, or TensorFlowNotInstalled naming the install that fixes it."""
+    global _silenced
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    try:
-        import tensorflow as module
-    except ImportError as exc:
-        raise TensorFlowNotInstalled(
-            f"this part of tfforge needs TensorFlow, which is not importable ({exc}); install it with: "
-            f"{INSTALL_HINT}") from None
-    if _quiet:
+    module = sys.modules.get("tensorflow")
+    if module is None:
+        try:
+            import tensorflow as module
+        except ImportError as exc:
+            raise TensorFlowNotInstalled(
+                f"this part of tfforge needs TensorFlow, which is not importable ({exc}); install it with: "
+                f"{INSTALL_HINT}") from None
+    if _quiet and not _silenced:
+        _silenced = True
         _silence_python_logging(module)
     return module
 
