@@ -206,12 +206,12 @@ def test_temporary_names_are_unpredictable_and_leftovers_of_dead_runs_are_remove
                  f".ds-00003.partial.tmp-{dead}-0123456789abcdef", f".f.tmp-{dead}-0123456789abcdef"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / f".ds-00000-of-00002.tfrecord.tmp-{os.getppid()}-0123456789abcdef").write_bytes(b"alive")
-    (tmp_path / f".dsx.spec.json.tmp-{dead}-0123456789abcdef").write_bytes(b"another dataset")
+    (tmp_path / f".other.spec.json.tmp-{dead}-0123456789abcdef").write_bytes(b"another dataset")
     records.write({"x": np.arange(3)}, str(tmp_path / "ds"), progress=False)
     with records.Writer(tmp_path / "f") as w:
         w.write_serialized(b"x")
     assert visible(tmp_path) == sorted([f".ds-00000-of-00002.tfrecord.tmp-{os.getppid()}-0123456789abcdef",
-                                        f".dsx.spec.json.tmp-{dead}-0123456789abcdef", "ds-00000-of-00001.tfrecord",
+                                        f".other.spec.json.tmp-{dead}-0123456789abcdef", "ds-00000-of-00001.tfrecord",
                                         "ds.spec.json", "f"])
 
 

@@ -3,13 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <sys/random.h>
-
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "error.h"
 #include "record/framing.h"
@@ -18,30 +14,6 @@ namespace tfforge::record {
 namespace {
 
 constexpr size_t kZBufSize = 1 << 20;
-
-std::string random_hex() {
-  uint64_t r = 0;
-  if (::getrandom(&r, sizeof r, 0) != ssize_t(sizeof r)) {
-    std::random_device rd;
-    r = (uint64_t(rd()) << 32) ^ rd();
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
-  return buf;
-}
-
-std::string folder_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
-// ".<name>.tmp-<pid>-<16 random hex digits>" beside the target.
-std::string temp_name_for(const std::string& path) {
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  return dir + "." + base + ".tmp-" + std::to_string(::getpid()) + "-" + random_hex();
-}
 
 }  // namespace
 
@@ -64,22 +36,16 @@ const char* compression_name(Compression c) {
 }
 
 FileWriter::FileWriter(std::string path, Compression compression, int level, bool atomic)
-    : path_(std::move(path)), compression_(compression), atomic_(atomic) {
+    : path_(std::move(path)), compression_(compression) {
   if (level < -1 || level > 9) throw Error("SpecError", "compression level must be -1 (default) or 0-9, not " + std::to_string(level));
-  if (atomic_) {
-    // 0666: the user's umask decides the mode, as for any new file. O_EXCL + O_NOFOLLOW: a name planted
-    // by someone else (a symlink included) is never opened; the name is unpredictable anyway.
-    for (int attempt = 0; fd_ < 0 && attempt < 8; ++attempt) {
-      temp_ = temp_name_for(path_);
-      fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-      if (fd_ < 0 && errno != EEXIST) break;
-    }
-    own_temp_ = fd_ >= 0;
+  if (atomic) {
+    atomic_ = std::make_unique<io::AtomicFile>(path_);
   } else {
-    temp_ = path_;
+    // As TensorFlow's writer, but never through a symlink at the path. 0666: the umask decides the mode.
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd_ < 0) io_error("cannot create the output file");
   }
-  if (fd_ < 0) io_error("cannot create");
+  open_ = true;
   if (compression_ != Compression::kNone) {
     // windowBits 15 writes a zlib stream; 15 + 16 a gzip one. memLevel 9 as TensorFlow's writer uses.
     int bits = compression_ == Compression::kGzip ? MAX_WBITS + 16 : MAX_WBITS;
@@ -94,7 +60,7 @@ FileWriter::FileWriter(std::string path, Compression compression, int level, boo
 
 FileWriter::~FileWriter() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!atomic_ && fd_ >= 0) {
+  if (!atomic_ && open_) {
     try {  // in place, like TensorFlow's writer: an unclosed file still ends its stream
       finish_locked();
     } catch (const Error&) {
@@ -106,10 +72,15 @@ FileWriter::~FileWriter() {
 
 void FileWriter::io_error(const std::string& what) {
   int err = errno;
-  throw Error("TfforgeError", what + ": " + std::strerror(err)).at_path(path_);
+  throw Error("OutputError", what + ": " + std::strerror(err)).at_path(path_);
 }
 
 void FileWriter::write_fd(const uint8_t* data, size_t n) {
+  if (atomic_) {
+    atomic_->write(data, n);
+    file_bytes_ += n;
+    return;
+  }
   while (n > 0) {
     ssize_t w = ::write(fd_, data, n);
     if (w < 0) {
@@ -143,7 +114,7 @@ void FileWriter::deflate_some(const uint8_t* data, size_t n, int flush) {
 }
 
 void FileWriter::write_locked(const uint8_t* data, size_t n, uint64_t records) {
-  if (fd_ < 0) throw Error("ClosedError", "write to a closed writer").at_path(path_);
+  if (!open_) throw Error("ClosedError", "write to a closed writer").at_path(path_);
   if (compression_ == Compression::kNone)
     write_fd(data, n);
   else
@@ -169,26 +140,24 @@ void FileWriter::write_record(const uint8_t* data, size_t n) {
 
 void FileWriter::flush() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (fd_ < 0) throw Error("ClosedError", "flush of a closed writer").at_path(path_);
+  if (!open_) throw Error("ClosedError", "flush of a closed writer").at_path(path_);
   if (compression_ != Compression::kNone) deflate_some(nullptr, 0, Z_SYNC_FLUSH);
 }
 
 void FileWriter::finish_locked() {
-  if (fd_ < 0) throw Error("ClosedError", "finish of a closed writer").at_path(path_);
+  if (!open_) throw Error("ClosedError", "finish of a closed writer").at_path(path_);
   try {
     if (compression_ != Compression::kNone) deflate_some(nullptr, 0, Z_FINISH);
-    if (atomic_ && ::fsync(fd_) != 0) io_error("fsync failed");
+    if (atomic_) atomic_->sync();
   } catch (...) {
     abort_locked();
     throw;
   }
-  int rc = ::close(fd_);
-  fd_ = -1;
-  if (rc != 0) {
-    int err = errno;
-    abort_locked();
-    errno = err;
-    io_error("close failed");
+  open_ = false;
+  if (!atomic_) {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) io_error("cannot finish writing");
   }
   finished_ = true;
 }
@@ -202,32 +171,26 @@ void FileWriter::commit(const std::string& final_path) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (committed_) throw Error("ClosedError", "commit of a writer already committed").at_path(path_);
   if (!finished_) finish_locked();
-  if (!final_path.empty()) path_ = final_path;
   if (atomic_) {
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-      int err = errno;
+    try {
+      atomic_->commit(final_path);
+    } catch (...) {
       abort_locked();
-      throw Error("TfforgeError", std::string("cannot rename the finished file into place: ") + std::strerror(err))
-          .at_path(path_);
+      throw;
     }
-    own_temp_ = false;
-    int dfd = ::open(folder_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {  // the rename itself must survive a crash too
-      ::fsync(dfd);
-      ::close(dfd);
-    }
+    path_ = atomic_->path();
   }
   committed_ = true;
 }
 
 void FileWriter::abort_locked() {
+  open_ = false;
+  finished_ = false;
+  if (atomic_) atomic_->abort();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
   }
-  if (own_temp_) ::unlink(temp_.c_str());
-  own_temp_ = false;
-  finished_ = false;
 }
 
 void FileWriter::abort() {

@@ -1,10 +1,11 @@
 // A TFRecord file being written, optionally GZIP/ZLIB-compressed as a whole stream.
 //
-// Atomic (the default): bytes go to a temporary file in the destination folder, created with O_EXCL and
-// O_NOFOLLOW under an unpredictable name (".<name>.tmp-<pid>-<random>", the pid lets a later run tell
-// leftovers of dead processes), with the mode the user's umask gives. The file appears under its real
-// name only when commit() succeeds: finish() ends the stream, fsyncs and closes it; commit() then
-// renames it into place and fsyncs the folder. abort() (and the destructor, if not committed) removes it.
+// Atomic (the default): bytes go through io::AtomicFile (cc/io/atomic_file.h: a temporary file beside
+// the target, O_EXCL|O_NOFOLLOW, unpredictable name, the user's umask; leftovers of killed runs removed).
+// The file appears under its real name only when commit() succeeds: finish() ends the stream and fsyncs
+// it under its temporary name (so a dataset's shards can all be made durable before any is renamed);
+// commit() renames it into place and fsyncs the folder. abort() (and the destructor, if not committed)
+// removes it.
 //
 // In place (atomic = false): the file is written under its own name from the start, as TensorFlow's
 // writer does, so another process can read what flush() made visible (TensorBoard-style tailing).
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <string>
 
+#include "io/atomic_file.h"
 #include "record/compression.h"
 
 namespace tfforge::record {
@@ -39,7 +41,7 @@ class FileWriter {
   // Hands everything written so far to the operating system; a compressed stream ends its current
   // deflate block (Z_SYNC_FLUSH) so that a reader can inflate all of it.
   void flush();
-  // Ends the stream, fsyncs and closes the file, which keeps its temporary name (atomic mode).
+  // Ends the stream; atomic: fsyncs the file, which keeps its temporary name; in place: closes it.
   void finish();
   // finish() if still open, then renames the file to `final_path` (empty: the path given at open)
   // and fsyncs the folder. In place: finish() only.
@@ -48,8 +50,8 @@ class FileWriter {
   void abort();
 
   const std::string& path() const { return path_; }
-  const std::string& temp_path() const { return temp_; }
-  bool open() const { return fd_ >= 0; }
+  const std::string& temp_path() const { return atomic_ ? atomic_->temp_path() : path_; }
+  bool open() const { return open_; }  // still accepting records
   bool committed() const { return committed_; }
   uint64_t records() const { return records_; }
   uint64_t raw_bytes() const { return raw_bytes_; }    // framed bytes before compression
@@ -63,12 +65,11 @@ class FileWriter {
   void deflate_some(const uint8_t* data, size_t n, int flush);
   [[noreturn]] void io_error(const std::string& what);
 
-  std::string path_, temp_;
+  std::string path_;
   Compression compression_;
-  bool atomic_;
-  int fd_ = -1;
-  bool finished_ = false, committed_ = false;
-  bool own_temp_ = false;  // the temporary file exists and is ours to remove
+  std::unique_ptr<io::AtomicFile> atomic_;  // atomic mode
+  int fd_ = -1;                             // in place
+  bool open_ = false, finished_ = false, committed_ = false;
   z_stream zs_{};
   bool zs_open_ = false;
   std::unique_ptr<uint8_t[]> zbuf_;

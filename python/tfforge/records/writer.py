@@ -100,8 +100,6 @@ class Writer:
         self._given = Spec.coerce(spec)
         self._spec = _SpecBuilder(self._given)
         self._workers = _workers(workers)
-        if atomic:
-            _commit.remove_stale_temps(self.path)
         self._file = _native.FileWriter(self.path, "" if self.compression == "none" else self.compression, level,
                                         atomic)
 
@@ -207,7 +205,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     if not os.path.basename(prefix):
         raise SpecError(f"the prefix must end in a dataset name (e.g. out/train), not {prefix!r}")
     _commit.make_folder(os.path.dirname(prefix) or ".")
-    _commit.remove_stale_temps(prefix, dataset=True)
+    _commit.remove_stale_temps(prefix)
     zname = "" if compression == "none" else compression
     builder = _SpecBuilder(given)
     nworkers = _workers(workers)
