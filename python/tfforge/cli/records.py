@@ -9,9 +9,12 @@ import os
 import sys
 import time
 
+MAX_SHARDS = 99999  # shard names number them with five digits
+MAX_WORKERS = 1024
 
-def _count_arg(minimum: int):
-    """An argparse type: an integer of at least `minimum` (argparse prints one line and exits 2 otherwise)."""
+
+def _count_arg(minimum: int, maximum: int = (1 << 63) - 1):
+    """An argparse type: an integer from `minimum` to `maximum` (argparse prints one line, exit 2, otherwise)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -19,6 +22,8 @@ def _count_arg(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
     return parse
 
@@ -38,14 +43,14 @@ def register(subparsers):
     c.add_argument("src", help="source file, or a folder with one sub-folder of images per class")
     c.add_argument("prefix", metavar="DST_PREFIX", help="output prefix (folders are created)")
     g = c.add_mutually_exclusive_group()
-    g.add_argument("--shards", type=_count_arg(1), help="number of shards (default 1; image folders: ~1000 images each)")
+    g.add_argument("--shards", type=_count_arg(1, MAX_SHARDS), help="number of shards (default 1; image folders: ~1000 images each)")
     g.add_argument("--records-per-shard", type=_count_arg(1), help="fill shards with N records each instead")
     c.add_argument("--compression", choices=["none", "gzip", "zlib"], default="none")
-    c.add_argument("--workers", type=_count_arg(1), help="encoding/compression threads (default: all cores)")
+    c.add_argument("--workers", type=_count_arg(1, MAX_WORKERS), help="encoding/compression threads (default: all cores)")
     c.add_argument("--spec", metavar="FILE", help="a spec JSON fixing kinds, shapes and dtypes instead of inferring them")
     c.add_argument("--resize", metavar="HxW", help="image folders: resize every image (Pillow)")
     c.add_argument("--image-format", choices=["jpeg", "png"], help="image folders: re-encode images")
-    c.add_argument("--quality", type=_count_arg(1), default=95, help="JPEG quality when re-encoding (default 95)")
+    c.add_argument("--quality", type=_count_arg(1, 100), default=95, help="JPEG quality when re-encoding (default 95)")
     c.add_argument("--runner", metavar="NAME",
                    help="run the conversion as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, ...)")
     c.add_argument("--pipeline-arg", action="append", default=[], metavar="ARG",

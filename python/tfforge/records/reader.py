@@ -252,7 +252,7 @@ def verify(paths_or_glob, *, examples: bool = False, compression="auto", max_rec
 def head(path, n: int = 5, *, compression="auto") -> list[dict]:
     """The first n records of a file as {name: (kind, [values])} (no spec needed). Feature names that
     are not UTF-8 come back with their bytes kept as lone surrogates (errors="surrogateescape")."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise SpecError(f"n must be a non-negative integer, not {n!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < 1 << 63:
+        raise SpecError(f"n must be a non-negative 64-bit integer, not {n!r}")
     reader = _native.RecordReader(path_arg(path), _compression_arg(compression))
     return reader.parse(n)

@@ -41,7 +41,7 @@ def shard_name(prefix: str, index: int, count: int, compression=None) -> str:
 
 
 def _workers(workers) -> int:
-    return 0 if workers is None else _int_arg("workers", workers, 1)
+    return 0 if workers is None else _int_arg("workers", workers, 1, 1024)
 
 
 class _SpecBuilder:
@@ -198,9 +198,9 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     prefix = path_arg(prefix)
     compression = normalize_compression(compression)
     given = Spec.coerce(spec)
-    shards = _int_arg("shards", shards, 1)
+    shards = _int_arg("shards", shards, 1, 99999)  # shard names number them with five digits
     if records_per_shard is not None:
-        records_per_shard = _int_arg("records_per_shard", records_per_shard, 1)
+        records_per_shard = _int_arg("records_per_shard", records_per_shard, 1, (1 << 63) - 1)
     level = _int_arg("level", level, -1, 9)
     if not os.path.basename(prefix):
         raise SpecError(f"the prefix must end in a dataset name (e.g. out/train), not {prefix!r}")
