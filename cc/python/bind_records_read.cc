@@ -216,6 +216,7 @@ TFFORGE_BINDINGS(records_read) {
               for (auto& f : seen)
                 rec.append(py::make_tuple(key_str(f.name), f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), f.count));
               out.append(rec);
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             }
             return out;
           },
@@ -243,6 +244,7 @@ TFFORGE_BINDINGS(records_read) {
                 rec[key_str(f.name)] = py::make_tuple(f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), v);
               }
               out.append(rec);
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             }
             return out;
           },
