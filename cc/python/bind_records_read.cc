@@ -10,6 +10,7 @@
 #include "python/records_common.h"
 #include "python/registry.h"
 #include "record/example_decoder.h"
+#include "record/parallel_decode.h"
 #include "record/record_reader.h"
 #include "record/thread_pool.h"
 
@@ -61,6 +62,7 @@ py::array bytes_array(const ColumnOut& c, bool as_str) {
 struct PyDecoder {
   std::unique_ptr<ExampleDecoder> dec;
   std::vector<bool> as_str;
+  RecordChunk chunk;  // records read for decode_parallel, reused between calls
   std::mutex m;
   std::mutex& mutex() { return m; }
 };
@@ -189,6 +191,49 @@ TFFORGE_BINDINGS(records_read) {
             return done;
           },
           py::arg("decoder"), py::arg("n"), "Decodes up to n records into the decoder; returns how many.")
+      .def(
+          "decode_parallel",
+          [](RecordReader& r, PyDecoder& d, int64_t n, int workers) {
+            // Reads up to n records (framing and CRCs on this thread), then decodes them on `workers`
+            // threads; rows land in record order, and errors are those decode() would raise, in order.
+            auto lock = hold(r);
+            auto dlock = hold(d);
+            int64_t done = 0;
+            bool ended = false;
+            try {
+              py::gil_scoped_release release;
+              SignalPoll poll;
+              RecordChunk& chunk = d.chunk;
+              chunk.clear();
+              std::exception_ptr read_error;
+              try {
+                wire::Span s;
+                while (int64_t(chunk.size()) < n && r.next(&s)) {
+                  if (poll.check()) throw Interrupted();
+                  chunk.add(s, r.index(), r.offset());
+                }
+              } catch (const tfforge::Error&) {
+                read_error = std::current_exception();  // raised after the records before it were decoded
+              }
+              std::vector<SkippedExample> skipped;
+              try {
+                done = decode_parallel(*d.dec, chunk, r.path(), workers, r.options().skip_corrupt, &skipped);
+              } catch (...) {
+                for (auto& k : skipped) r.note_skipped_record(k.record, k.offset, k.reason);
+                throw;
+              }
+              for (auto& k : skipped) r.note_skipped_record(k.record, k.offset, k.reason);
+              if (read_error) std::rethrow_exception(read_error);
+              ended = int64_t(chunk.size()) < n;
+              chunk.clear();
+            } catch (const Interrupted&) {
+              throw py::error_already_set();
+            }
+            return py::make_tuple(done, ended);
+          },
+          py::arg("decoder"), py::arg("n"), py::arg("workers"),
+          "Reads up to n records and decodes them on `workers` threads. Returns (rows decoded, whether "
+          "the file ended); with skip_corrupt, rows can be fewer than the records read.")
       .def(
           "scan",
           [](RecordReader& r, int64_t n) {

@@ -58,6 +58,9 @@ class ExampleDecoder {
   // them, capacity for a batch of the same size is reserved up front.
   void remember_sizes();
   void reset();
+  // Moves other's rows (decoded with the same spec) behind this decoder's and resets other
+  // (example_decoder_append.cc; used by parallel decoding).
+  void append_rows(ExampleDecoder& other);
 
  private:
   int find(const uint8_t* key, size_t n) const;

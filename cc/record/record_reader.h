@@ -71,6 +71,10 @@ class RecordReader {
   const std::vector<Skipped>& skipped() const { return skipped_; }
   // Records an Example-level problem with the record next() returned last (recovery mode).
   void note_skipped_record(const std::string& reason);
+  // The same for an earlier record, given its index and offset (records decoded after they were read).
+  void note_skipped_record(int64_t record, uint64_t offset, const std::string& reason) {
+    skipped_.push_back({record, offset, 0, reason});
+  }
 
  private:
   bool ensure(size_t n);  // at least n bytes buffered from pos_; false if the stream ends first

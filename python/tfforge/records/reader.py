@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import queue
 import re
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -143,6 +146,8 @@ class ReadIterator(Iterator):
     skip_corrupt: bool
     compression: str
     features: list
+    workers: int = 1
+    ordered: bool = True
     skipped: list = field(default_factory=list)
     records: int = 0
 
@@ -153,32 +158,113 @@ class ReadIterator(Iterator):
         return next(self._gen)
 
     def _finish(self, decoder) -> dict:
-        out = decoder.finish()
+        return self._columns(decoder.finish())
+
+    def _columns(self, out) -> dict:
         rows = len(next(iter(out.values()))[1]) - 1 if out else 0
         self.records += rows
         return {name: _column(v, s, self.spec[name], rows) for name, (v, s) in out.items()}
 
     def _generate(self):
+        if not self.ordered and len(self.paths) > 1 and self.workers > 1:
+            yield from self._generate_unordered()
+            return
         decoder = _native.ExampleDecoder(self.spec.to_native(self.features))
         for path in self.paths:
             reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
-            while True:
-                want = self.batch_size - decoder.rows
-                got = reader.decode(decoder, want)
+            ended = False
+            while not ended:
+                _, ended = reader.decode_parallel(decoder, self.batch_size - decoder.rows, self.workers)
                 if decoder.rows == self.batch_size:
                     yield self._finish(decoder)
-                if got < want:
-                    break
-            if reader.skipped:
-                self.skipped.extend(reader.skipped)
-                warnings.warn(f"{path}: skipped {len(reader.skipped)} corrupt record(s) or region(s); "
-                              "see .skipped of the iterator read() returned", stacklevel=2)
+            self._note_skipped(path, reader)
         if decoder.rows:
             yield self._finish(decoder)
 
+    def _note_skipped(self, path, reader):
+        if reader.skipped:
+            self.skipped.extend(reader.skipped)
+            warnings.warn(f"{path}: skipped {len(reader.skipped)} corrupt record(s) or region(s); "
+                          "see .skipped of the iterator read() returned", stacklevel=3)
+
+    def _generate_unordered(self):
+        """Files on worker threads, one decoder each; batches come in the order they are finished (each
+        file's last batch may be short)."""
+        results: queue.Queue = queue.Queue(maxsize=2 * self.workers)
+        todo = iter(self.paths)
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    results.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def work():
+            try:
+                decoder = _native.ExampleDecoder(self.spec.to_native(self.features))
+                while not stop.is_set():
+                    with lock:
+                        path = next(todo, None)
+                    if path is None:
+                        break
+                    reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
+                    while not stop.is_set():
+                        want = self.batch_size - decoder.rows
+                        got = reader.decode(decoder, want)
+                        if decoder.rows == self.batch_size or (got < want and decoder.rows):
+                            if not put(("batch", decoder.finish())):
+                                return
+                        if got < want:
+                            break
+                    put(("file", (path, reader)))
+            except BaseException as exc:  # handed to the consumer, raised there
+                put(("error", exc))
+            finally:
+                put(("done", None))
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(min(self.workers, len(self.paths)))]
+        for t in threads:
+            t.start()
+        running = len(threads)
+        try:
+            while running:
+                what, item = results.get()
+                if what == "batch":
+                    yield self._columns(item)
+                elif what == "file":
+                    self._note_skipped(*item)
+                elif what == "error":
+                    raise item
+                else:
+                    running -= 1
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def workers_arg(workers) -> int:
+    if workers is None:
+        return default_workers()
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 1024:
+        raise SpecError(f"workers must be an integer from 1 to 1024, not {workers!r}")
+    return workers
+
 
 def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = True, skip_corrupt: bool = False,
-         compression="auto", features=None) -> ReadIterator:
+         compression="auto", features=None, workers: int | None = None, ordered: bool = True) -> ReadIterator:
     """Reads Examples as batches: an iterator of {name: column} dicts of up to ``batch_size`` rows.
 
     Fixed-length features come as numpy arrays of shape (rows, *shape) in the spec's dtype; bytes
@@ -189,6 +275,11 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     shards, else it is inferred from the first file's first ``batch_size`` records. ``features``
     selects a subset. ``verify`` checks every record's data CRC. ``skip_corrupt`` skips damaged
     records instead of raising CorruptRecordError and lists them in ``.skipped`` of the iterator.
+
+    Decoding runs on ``workers`` threads (default: every core this process may use), each batch's
+    records split between them, so rows come in file order and the batches are the same as with one
+    worker. ``ordered=False`` instead reads whole files on the workers at once and yields batches as
+    they are done (each file's last batch may be short): faster with many small shards, order not kept.
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise SpecError(f"batch_size must be an integer of at least 1, not {batch_size!r}")
@@ -200,13 +291,24 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     unknown = [n for n in names if n not in s]
     if unknown:
         raise SpecError(f"features {unknown} are not in the spec ({', '.join(s)})")
-    return ReadIterator(paths, s, batch_size, verify, skip_corrupt, comp, names)
+    return ReadIterator(paths, s, batch_size, verify, skip_corrupt, comp, names, workers_arg(workers), bool(ordered))
 
 
-def count(paths_or_glob, *, compression="auto") -> int:
-    """Number of records in the files (framing is followed; data CRCs are not checked)."""
+def _per_file(fn, paths: list, workers) -> list:
+    """fn(path) for every file, on up to ``workers`` threads at once (the native calls release the
+    GIL), results in the order of paths."""
+    n = min(workers_arg(workers), len(paths))
+    if n <= 1:
+        return [fn(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(fn, paths))
+
+
+def count(paths_or_glob, *, compression="auto", workers: int | None = None) -> int:
+    """Number of records in the files (framing is followed; data CRCs are not checked). Files are
+    counted on ``workers`` threads at once (default: every core)."""
     comp = _compression_arg(compression)
-    return sum(_native.count_records(p, comp) for p in resolve_paths(paths_or_glob))
+    return sum(_per_file(lambda p: _native.count_records(p, comp), resolve_paths(paths_or_glob), workers))
 
 
 @dataclass
@@ -239,14 +341,17 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify(paths_or_glob, *, examples: bool = False, compression="auto", max_record_bytes: int = 1 << 31) -> VerifyReport:
+def verify(paths_or_glob, *, examples: bool = False, compression="auto", max_record_bytes: int = 1 << 31,
+           workers: int | None = None) -> VerifyReport:
     """Checks every record's framing and CRCs (and with examples=True that each parses as an Example).
 
     Without examples, record data streams through a small buffer (memory does not grow with record
     sizes); with examples each record is held to be parsed, and a length beyond max_record_bytes is
-    reported as an error instead of being read."""
+    reported as an error instead of being read. Files are checked on ``workers`` threads at once
+    (default: every core); the report lists them in order."""
     comp = _compression_arg(compression)
-    return VerifyReport([_native.verify_file(p, comp, examples, max_record_bytes) for p in resolve_paths(paths_or_glob)])
+    return VerifyReport(_per_file(lambda p: _native.verify_file(p, comp, examples, max_record_bytes),
+                                  resolve_paths(paths_or_glob), workers))
 
 
 def head(path, n: int = 5, *, compression="auto") -> list[dict]:

@@ -1,0 +1,26 @@
+// ExampleDecoder::append_rows: moving one decoder's rows behind another's (parallel decoding).
+#include <algorithm>
+
+#include "record/example_decoder.h"
+
+namespace tfforge::record {
+
+void ExampleDecoder::append_rows(ExampleDecoder& other) {
+  for (size_t k = 0; k < out_.size(); ++k) {
+    ColumnOut& c = out_[k];
+    ColumnOut& o = other.out_[k];
+    const int64_t value_base = int64_t(c.num_values());
+    const int64_t byte_base = int64_t(c.bytes.size());
+    c.i64.insert(c.i64.end(), o.i64.begin(), o.i64.end());
+    c.f32.insert(c.f32.end(), o.f32.begin(), o.f32.end());
+    c.bytes.insert(c.bytes.end(), o.bytes.begin(), o.bytes.end());
+    c.bytes_offsets.reserve(c.bytes_offsets.size() + o.bytes_offsets.size() - 1);
+    for (size_t i = 1; i < o.bytes_offsets.size(); ++i) c.bytes_offsets.push_back(o.bytes_offsets[i] + byte_base);
+    c.row_splits.reserve(c.row_splits.size() + o.row_splits.size() - 1);
+    for (size_t i = 1; i < o.row_splits.size(); ++i) c.row_splits.push_back(o.row_splits[i] + value_base);
+  }
+  rows_ += other.rows_;
+  other.reset();
+}
+
+}  // namespace tfforge::record

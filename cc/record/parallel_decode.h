@@ -1,0 +1,52 @@
+// Decoding a chunk of records on several threads. Each worker decodes one contiguous slice of the chunk
+// into its own ExampleDecoder (same spec); the slices are then appended to the target decoder in record
+// order, so the result is the same as decoding the chunk on one thread, errors included: the first bad
+// record (in record order) raises, after the rows before it were appended.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "record/example_decoder.h"
+#include "wire/wire.h"
+
+namespace tfforge::record {
+
+// Records copied out of a reader: record i is arena[starts[i], starts[i + 1]), with its index and
+// framing offset in the file for error messages.
+struct RecordChunk {
+  std::vector<uint8_t> arena;
+  std::vector<size_t> starts{0};
+  std::vector<int64_t> index;
+  std::vector<uint64_t> offset;
+  size_t size() const { return index.size(); }
+  void clear() {
+    arena.clear();
+    starts.assign(1, 0);
+    index.clear();
+    offset.clear();
+  }
+  void add(wire::Span data, int64_t record, uint64_t at) {
+    arena.insert(arena.end(), data.data, data.data + data.size);
+    starts.push_back(arena.size());
+    index.push_back(record);
+    offset.push_back(at);
+  }
+  wire::Span at(size_t i) const { return wire::Span{arena.data() + starts[i], starts[i + 1] - starts[i]}; }
+};
+
+// A record left out in recovery mode (a malformed Example).
+struct SkippedExample {
+  int64_t record;
+  uint64_t offset;
+  std::string reason;
+};
+
+// Decodes every record of `chunk` (from file `path`) into `target` on up to `workers` threads. With
+// skip_corrupt, malformed Examples (CorruptRecordError) are left out and listed in *skipped in record
+// order; other errors always raise. Returns the number of rows appended.
+int64_t decode_parallel(ExampleDecoder& target, const RecordChunk& chunk, const std::string& path, int workers,
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped);
+
+}  // namespace tfforge::record
