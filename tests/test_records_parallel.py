@@ -1,0 +1,127 @@
+"""Parallel reading: records.read decodes a batch's records on worker threads and must give exactly what
+one worker gives (rows, batch boundaries, skipped records, the first error), and what TensorFlow parses;
+count and verify check files in parallel and report them in order."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tfforge import records
+from tfforge.errors import CorruptRecordError, SpecError
+
+tf = pytest.importorskip("tensorflow")
+
+
+def _example(i: int) -> bytes:
+    f = tf.train.Feature
+    return tf.train.Example(features=tf.train.Features(feature={
+        "label": f(int64_list=tf.train.Int64List(value=[i])),
+        "emb": f(float_list=tf.train.FloatList(value=[i * 0.5, -i, 1.0])),
+        "tags": f(int64_list=tf.train.Int64List(value=list(range(i % 5)))),
+        "name": f(bytes_list=tf.train.BytesList(value=[b"row%d" % i] * (i % 3))),
+    })).SerializeToString()
+
+
+SPEC = {"features": {"label": {"kind": "int64", "shape": []}, "emb": {"kind": "float", "shape": [3]},
+                     "tags": {"kind": "int64", "shape": None}, "name": {"kind": "bytes", "shape": None}}}
+
+
+def _write(path, rows, extra=None):
+    with tf.io.TFRecordWriter(path) as w:
+        for i in rows:
+            w.write(extra if extra is not None and i == -1 else _example(i))
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    return [_write(str(tmp_path / f"part{k}.tfrecord"), range(k * 700, k * 700 + 700 - 37 * k)) for k in range(3)]
+
+
+def _rows(batches):
+    out = []
+    for b in batches:
+        n = len(b["label"])
+        for r in range(n):
+            out.append((int(b["label"][r]), tuple(b["emb"][r].tolist()), tuple(b["tags"][r].tolist()),
+                        tuple(b["name"][r].tolist())))
+    return out
+
+
+def _spec():
+    return records.Spec.coerce(SPEC)
+
+
+def test_workers_give_the_same_batches_as_one(files):
+    one = list(records.read(files, batch_size=256, spec=_spec(), workers=1))
+    for workers in (2, 3, 8):
+        many = list(records.read(files, batch_size=256, spec=_spec(), workers=workers))
+        assert [len(b["label"]) for b in many] == [len(b["label"]) for b in one]
+        assert _rows(many) == _rows(one)
+
+
+def test_parallel_read_equals_tensorflow(files):
+    got = _rows(records.read(files, batch_size=500, spec=_spec(), workers=4))
+    spec = {"label": tf.io.FixedLenFeature([], tf.int64), "emb": tf.io.FixedLenFeature([3], tf.float32),
+            "tags": tf.io.RaggedFeature(tf.int64), "name": tf.io.RaggedFeature(tf.string)}
+    want = []
+    for b in tf.data.TFRecordDataset(files).batch(500).map(lambda x: tf.io.parse_example(x, spec)):
+        for r in range(int(b["label"].shape[0])):
+            want.append((int(b["label"][r]), tuple(b["emb"][r].numpy().tolist()), tuple(b["tags"][r].numpy().tolist()),
+                         tuple(b["name"][r].numpy().tolist())))
+    assert got == want
+
+
+def test_unordered_gives_the_same_rows(files):
+    got = _rows(records.read(files, batch_size=128, spec=_spec(), workers=3, ordered=False))
+    want = _rows(records.read(files, batch_size=128, spec=_spec(), workers=1))
+    assert sorted(got) == sorted(want) and len(got) == 700 * 3 - 37 * 3
+
+
+def test_skipped_malformed_examples_are_the_same_and_in_order(tmp_path):
+    path = str(tmp_path / "bad.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for i in range(900):
+            w.write(b"\x0a\xff\xff" if i in (5, 400, 401, 899) else _example(i))
+    results = []
+    for workers in (1, 4):
+        with pytest.warns(UserWarning, match="skipped 4"):
+            it = records.read(path, batch_size=300, spec=_spec(), skip_corrupt=True, workers=workers)
+            rows = _rows(it)
+        results.append((rows, [(s["record"], s["offset"]) for s in it.skipped]))
+    assert results[0] == results[1]
+    assert [r for r, _ in results[1][1]] == [5, 400, 401, 899]
+    assert len(results[1][0]) == 896
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_first_error_in_record_order_raises(tmp_path, workers):
+    path = str(tmp_path / "mixed.tfrecord")
+    wrong_kind = tf.train.Example(features=tf.train.Features(feature={
+        "label": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))})).SerializeToString()
+    with tf.io.TFRecordWriter(path) as w:
+        for i in range(1000):
+            w.write(wrong_kind if i == 333 else b"\x0a\xff\xff" if i == 900 else _example(i))
+    with pytest.raises(SpecError, match="record 333"):
+        list(records.read(path, batch_size=1000, spec=_spec(), workers=workers))
+    with pytest.raises(CorruptRecordError, match="record 900"):
+        list(records.read(path, batch_size=1000, spec=_spec(), workers=workers, features=["tags"]))
+
+
+def test_count_and_verify_in_parallel_report_files_in_order(files, tmp_path):
+    assert records.count(files, workers=3) == records.count(files, workers=1) == 700 * 3 - 37 * 3
+    broken = str(tmp_path / "part9.tfrecord")
+    data = bytearray(open(files[1], "rb").read())
+    data[100] ^= 0xFF
+    open(broken, "wb").write(bytes(data))
+    paths = [files[0], broken, files[2]]
+    one, many = records.verify(paths, workers=1), records.verify(paths, workers=3)
+    assert [f["path"] for f in many.files] == paths
+    assert str(one) == str(many) and not many.ok and many.errors[0]["path"] == broken
+
+
+def test_workers_argument_is_checked(files):
+    for bad in (0, -1, 1.5, True, 5000):
+        with pytest.raises(SpecError, match="workers"):
+            records.read(files, workers=bad)
