@@ -9,10 +9,11 @@ from tfforge.records.raw import RandomReader, RawIterator, iter_raw
 from tfforge.records.sources import convert, open_source
 from tfforge.records.reader import VerifyReport, count, head, infer_spec, read, resolve_paths, verify
 from tfforge.records.spec import Feature, Spec, spec
+from tfforge.records.tf_dataset import dataset, parse_batch
 from tfforge.records.writer import Writer, shard_name, write
 
 __all__ = [
     "Feature", "Ragged", "RandomReader", "RawIterator", "Spec", "VerifyReport", "Writer", "convert", "count",
-    "crc32c", "head", "infer_spec", "iter_raw", "masked_crc32c", "open_source", "read", "resolve_paths",
+    "crc32c", "dataset", "head", "infer_spec", "iter_raw", "masked_crc32c", "open_source", "parse_batch", "read", "resolve_paths",
     "shard_name", "spec", "verify", "write",
 ]

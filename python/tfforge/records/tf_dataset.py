@@ -1,0 +1,108 @@
+"""The tf.data bridge: record files as a ``tf.data.Dataset`` of parsed batches, decoded in the graph by
+tfforge's native Example decoder (the TfforgeParseExampleBatch op of _ops.so)."""
+
+from __future__ import annotations
+
+from tfforge import _native
+from tfforge.errors import SpecError
+from tfforge.records.raw import compression_arg
+from tfforge.records.reader import find_spec, infer_spec, resolve_paths
+from tfforge.records.spec import Spec
+
+_TF_COMPRESSION = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}
+_KINDS = ("int64", "float", "bytes")
+
+
+def _tf_dtype(tf, kind: str):
+    return {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}[kind]
+
+
+def parse_batch(serialized, spec, *, features=None, varlen: str = "ragged"):
+    """Parses a vector of serialized Examples with the native op: {name: tensor}. Fixed-length features
+    are dense tensors of shape [rows, *shape] (a missing value takes the spec's default, else it is an
+    error), variable-length ones ``tf.RaggedTensor`` (varlen="ragged") or ``tf.SparseTensor``
+    (varlen="sparse", as ``tf.io.VarLenFeature`` gives). Dtypes are the Example kinds' (int64, float32,
+    string), as ``Spec.to_tf()`` and ``tf.io.parse_example`` give."""
+    from tfforge._tf import import_tensorflow
+    from tfforge.ops._loader import load_library
+
+    tf = import_tensorflow()
+    spec = Spec.coerce(spec)
+    if varlen not in ("ragged", "sparse"):
+        raise SpecError(f"varlen must be 'ragged' or 'sparse', not {varlen!r}")
+    names = list(features) if features is not None else list(spec)
+    dense, var = [], []
+    for name in names:
+        if name not in spec:
+            raise SpecError(f"feature {name!r} is not in the spec ({', '.join(spec)})")
+        f = spec[name]
+        if f.kind not in _KINDS:
+            raise SpecError(f"feature {name!r}: kind {f.kind!r} is not supported by the tf.data bridge "
+                            f"(supported: {', '.join(_KINDS)}, fixed shape or variable length)")
+        (var if f.varlen else dense).append(name)
+    defaults = []
+    for name in dense:
+        f = spec[name]
+        dt = _tf_dtype(tf, f.kind)
+        defaults.append(tf.constant([], dt) if f.default is None else tf.constant(list(f.default), dt))
+    var_types = [_tf_dtype(tf, spec[n].kind) for n in var]
+    ragged = var if varlen == "ragged" else []
+    sparse = var if varlen == "sparse" else []
+    out = load_library().tfforge_parse_example_batch(
+        serialized, dense_defaults=defaults, dense_keys=dense, dense_shapes=[list(spec[n].shape) for n in dense],
+        ragged_keys=ragged, sparse_keys=sparse, Tragged=var_types if ragged else [],
+        Tsparse=var_types if sparse else [], num_ragged=len(ragged), num_sparse=len(sparse))
+    dense_values, ragged_values, ragged_splits, sp_idx, sp_values, sp_shapes = out
+    result = dict(zip(dense, dense_values))
+    for i, name in enumerate(ragged):
+        result[name] = tf.RaggedTensor.from_row_splits(ragged_values[i], ragged_splits[i], validate=False)
+    for i, name in enumerate(sparse):
+        result[name] = tf.SparseTensor(sp_idx[i], sp_values[i], sp_shapes[i])
+    return {name: result[name] for name in names}
+
+
+def _compression(paths: list, compression) -> str:
+    comp = compression_arg(compression)
+    if comp != "auto":
+        return _TF_COMPRESSION[comp]
+    found = {p: _native.detect_compression(p) for p in paths}
+    kinds = set(found.values())
+    if len(kinds) > 1:
+        raise SpecError("the files mix compressions (" + ", ".join(sorted(kinds)) + "); "
+                        "tf.data reads one compression per dataset: give compression= or split them")
+    return _TF_COMPRESSION[kinds.pop()]
+
+
+def dataset(paths_or_prefix, batch_size: int, *, spec=None, features=None, varlen: str = "ragged",
+            shuffle_files: bool = False, shuffle_buffer: int = 0, seed: int | None = None,
+            cycle_length: int | None = None, drop_remainder: bool = False, compression="auto",
+            deterministic: bool | None = None, prefetch: bool = True):
+    """A ``tf.data.Dataset`` of parsed batches ({name: tensor}, see :func:`parse_batch`) of a dataset
+    prefix, a glob, a file or a list of those.
+
+    The pipeline: the files (shuffled each epoch with ``shuffle_files``), interleaved ``cycle_length``
+    at a time (default: all, up to tf.data's AUTOTUNE) through ``TFRecordDataset``, records shuffled
+    through a ``shuffle_buffer`` when given, batched, parsed by the native op in parallel map calls,
+    prefetched. The spec comes from ``spec``, the dataset's spec file, or the first file's records."""
+    from tfforge._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise SpecError(f"batch_size must be an integer of at least 1, not {batch_size!r}")
+    paths = resolve_paths(paths_or_prefix)
+    comp = _compression(paths, compression)
+    s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], 1024, compression_arg(compression))
+    parse_batch(tf.constant([], tf.string), s, features=features, varlen=varlen)  # checks the spec now
+    autotune = tf.data.AUTOTUNE
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle_files:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = files.interleave(lambda p: tf.data.TFRecordDataset(p, compression_type=comp),
+                          cycle_length=cycle_length or min(len(paths), 16), block_length=1,
+                          num_parallel_calls=autotune if len(paths) > 1 else None, deterministic=deterministic)
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x: parse_batch(x, s, features=features, varlen=varlen), num_parallel_calls=autotune,
+                deterministic=deterministic)
+    return ds.prefetch(autotune) if prefetch else ds
