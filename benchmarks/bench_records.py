@@ -119,18 +119,32 @@ def dd_write(path: str, nbytes: int, sync: bool) -> float:
 
 # --- readers -----------------------------------------------------------------------------------
 
-def tf_reader(tf, paths, spec, to_numpy: bool):
+def tf_reader(tf, paths, spec, to_numpy: bool, parallel: bool = False):
+    """tf.data + parse_example; parallel: interleaved files and map with AUTOTUNE (the tuned pipeline)."""
     def run():
-        ds = tf.data.TFRecordDataset(paths).batch(1024).map(lambda x: tf.io.parse_example(x, spec))
+        if parallel:
+            files = tf.data.Dataset.from_tensor_slices(paths)
+            ds = files.interleave(tf.data.TFRecordDataset, cycle_length=len(paths), num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.batch(1024).map(lambda x: tf.io.parse_example(x, spec), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = tf.data.TFRecordDataset(paths).batch(1024).map(lambda x: tf.io.parse_example(x, spec))
         for batch in ds.prefetch(tf.data.AUTOTUNE):
             if to_numpy:
                 {k: v.numpy() for k, v in batch.items()}
     return run
 
 
-def tfforge_reader(paths):
+def tfforge_reader(paths, workers=None, ordered=True):
     def run():
-        for _ in records.read(paths, batch_size=1024):
+        for _ in records.read(paths, batch_size=1024, workers=workers, ordered=ordered):
+            pass
+    return run
+
+
+def tfforge_dataset(paths):
+    """The tf.data bridge: records.dataset (native parse op in the graph), tensors."""
+    def run():
+        for _ in records.dataset(paths, 1024):
             pass
     return run
 
@@ -142,6 +156,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--tmpfs", default="/dev/shm")
     ap.add_argument("--disk", default=None, help="a folder on disk (default: a temp folder under --out)")
+    ap.add_argument("--only", choices=("all", "read"), default="all", help="read: only the reading benchmarks")
     ap.add_argument("--tfrecord-pkg-child", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.tfrecord_pkg_child:
@@ -174,44 +189,53 @@ def main(argv=None) -> int:
         print(f"{group:<6} {name:<34} {target:<7} {rate} {row['mb_s']:>9,.1f} MB/s", flush=True)
         return row
 
-    print(f"{n:,} records of {record_bytes:,.0f} bytes ({total_bytes / 1e6:,.1f} MB), {cores} cores", flush=True)
+    print(f"{n:,} records of {record_bytes:,.0f} bytes ({total_bytes / 1e6:,.1f} MB), {cores} cores, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     try:
-        # Encoding into memory: a reused output buffer, so only encoding + CRCs are timed.
-        out = np.zeros(int(total_bytes * 1.01) + (1 << 20), np.uint8)
-        prepared.native.encode_into(out, 0, n, True, 1)  # touch the pages once
-        for workers, label in ((1, "1 worker"), (cores, f"{cores} workers")):
-            add("encode", f"tfforge encode, {label}", "memory",
-                best_of(lambda: prepared.native.encode_into(out, 0, n, True, workers), args.repeat))
-        del out
+        if args.only == "all":
+            # Encoding into memory: a reused output buffer, so only encoding + CRCs are timed.
+            out = np.zeros(int(total_bytes * 1.01) + (1 << 20), np.uint8)
+            prepared.native.encode_into(out, 0, n, True, 1)  # touch the pages once
+            for workers, label in ((1, "1 worker"), (cores, f"{cores} workers")):
+                add("encode", f"tfforge encode, {label}", "memory",
+                    best_of(lambda: prepared.native.encode_into(out, 0, n, True, workers), args.repeat))
+            del out
 
-        for target, base, sync in (("tmpfs", tmpfs, False), ("disk", disk, True)):
-            d = fresh_dir(base, "tf")
-            if target == "tmpfs":
-                add("write", "TensorFlow Python, numpy arg", target,
-                    best_of(tf_python_writer(tf, data, os.path.join(d, "a.tfrecord"), False, sync), 1))
-            add("write", "TensorFlow Python, .tolist()", target,
-                best_of(tf_python_writer(tf, data, os.path.join(d, "b.tfrecord"), True, sync), 1))
-            if target == "tmpfs":
-                try:
-                    add("write", "tfrecord package", target, tfrecord_pkg_seconds(n, os.path.join(d, "c.tfrecord")))
-                except subprocess.CalledProcessError as exc:
-                    print(f"(tfrecord package not usable: {exc.stderr.strip().splitlines()[-1]})")
-            shutil.rmtree(d)
-            for workers, shards, label in ((1, 1, "1 worker"), (None, cores, f"{cores} workers, {cores} shards")):
-                d = fresh_dir(base, "ff")
-                add("write", f"tfforge, {label}", target,
-                    best_of(tfforge_writer(data, os.path.join(d, "ds"), workers, shards, sync), args.repeat))
+            for target, base, sync in (("tmpfs", tmpfs, False), ("disk", disk, True)):
+                d = fresh_dir(base, "tf")
+                if target == "tmpfs":
+                    add("write", "TensorFlow Python, numpy arg", target,
+                        best_of(tf_python_writer(tf, data, os.path.join(d, "a.tfrecord"), False, sync), 1))
+                add("write", "TensorFlow Python, .tolist()", target,
+                    best_of(tf_python_writer(tf, data, os.path.join(d, "b.tfrecord"), True, sync), 1))
+                if target == "tmpfs":
+                    try:
+                        add("write", "tfrecord package", target, tfrecord_pkg_seconds(n, os.path.join(d, "c.tfrecord")))
+                    except subprocess.CalledProcessError as exc:
+                        print(f"(tfrecord package not usable: {exc.stderr.strip().splitlines()[-1]})")
                 shutil.rmtree(d)
-            add("write", "dd if=/dev/zero bs=4M" + (" conv=fsync" if sync else ""), target,
-                bytes_per_s=dd_write(os.path.join(base, "dd.bin"), int(total_bytes), sync))
+                for workers, shards, label in ((1, 1, "1 worker"), (None, cores, f"{cores} workers, {cores} shards")):
+                    d = fresh_dir(base, "ff")
+                    add("write", f"tfforge, {label}", target,
+                        best_of(tfforge_writer(data, os.path.join(d, "ds"), workers, shards, sync), args.repeat))
+                    shutil.rmtree(d)
+                add("write", "dd if=/dev/zero bs=4M" + (" conv=fsync" if sync else ""), target,
+                    bytes_per_s=dd_write(os.path.join(base, "dd.bin"), int(total_bytes), sync))
 
         # Reading: the same files for both readers, from tmpfs.
         d = fresh_dir(tmpfs, "read")
         paths = records.write(data, os.path.join(d, "ds"), shards=cores, progress=False)
         spec = records.spec(os.path.join(d, "ds")).to_tf()
+        paths1 = records.write(data, os.path.join(d, "one"), shards=1, progress=False)
         add("read", "tf.data + parse_example, tensors", "tmpfs", best_of(tf_reader(tf, paths, spec, False), args.repeat))
         add("read", "tf.data + parse_example, numpy", "tmpfs", best_of(tf_reader(tf, paths, spec, True), args.repeat))
+        add("read", "tf.data + parse_example AUTOTUNE, tensors", "tmpfs",
+            best_of(tf_reader(tf, paths, spec, False, parallel=True), args.repeat))
+        add("read", "tfforge read, numpy, 1 worker", "tmpfs", best_of(tfforge_reader(paths, workers=1), args.repeat))
         add("read", "tfforge read, numpy", "tmpfs", best_of(tfforge_reader(paths), args.repeat))
+        add("read", "tfforge read, numpy, 1 shard", "tmpfs", best_of(tfforge_reader(paths1), args.repeat))
+        add("read", "tfforge read, numpy, unordered", "tmpfs", best_of(tfforge_reader(paths, ordered=False), args.repeat))
+        add("read", "tfforge records.dataset, tensors", "tmpfs", best_of(tfforge_dataset(paths), args.repeat))
     finally:
         shutil.rmtree(tmpfs, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)
@@ -219,26 +243,38 @@ def main(argv=None) -> int:
     def rate(name, target):
         return next(r for r in results if r["name"] == name and r["target"] == target)["mb_s"]
 
-    enc1 = rate("tfforge encode, 1 worker", "memory")
-    encn = rate(f"tfforge encode, {cores} workers", "memory")
-    ff_tmpfs = rate(f"tfforge, {cores} workers, {cores} shards", "tmpfs")
-    ff_disk = rate(f"tfforge, {cores} workers, {cores} shards", "disk")
-    ratios = {
-        "encode_1_worker_gb_s": enc1 / 1e3,
-        "encode_all_cores_vs_1": encn / enc1,
-        "tmpfs_all_cores_vs_tf_tolist": ff_tmpfs / rate("TensorFlow Python, .tolist()", "tmpfs"),
-        "tmpfs_all_cores_vs_tf_numpy": ff_tmpfs / rate("TensorFlow Python, numpy arg", "tmpfs"),
-        "tmpfs_all_cores_vs_dd": ff_tmpfs / rate("dd if=/dev/zero bs=4M", "tmpfs"),
-        "disk_all_cores_vs_dd": ff_disk / rate("dd if=/dev/zero bs=4M conv=fsync", "disk"),
-        "disk_all_cores_vs_tf_tolist": ff_disk / rate("TensorFlow Python, .tolist()", "disk"),
-        "read_vs_tf_data_numpy": rate("tfforge read, numpy", "tmpfs") / rate("tf.data + parse_example, numpy", "tmpfs"),
+    ratios = {}
+    if args.only == "all":
+        enc1 = rate("tfforge encode, 1 worker", "memory")
+        encn = rate(f"tfforge encode, {cores} workers", "memory")
+        ff_tmpfs = rate(f"tfforge, {cores} workers, {cores} shards", "tmpfs")
+        ff_disk = rate(f"tfforge, {cores} workers, {cores} shards", "disk")
+        ratios.update({
+            "encode_1_worker_gb_s": enc1 / 1e3,
+            "encode_all_cores_vs_1": encn / enc1,
+            "tmpfs_all_cores_vs_tf_tolist": ff_tmpfs / rate("TensorFlow Python, .tolist()", "tmpfs"),
+            "tmpfs_all_cores_vs_tf_numpy": ff_tmpfs / rate("TensorFlow Python, numpy arg", "tmpfs"),
+            "tmpfs_all_cores_vs_dd": ff_tmpfs / rate("dd if=/dev/zero bs=4M", "tmpfs"),
+            "disk_all_cores_vs_dd": ff_disk / rate("dd if=/dev/zero bs=4M conv=fsync", "disk"),
+            "disk_all_cores_vs_tf_tolist": ff_disk / rate("TensorFlow Python, .tolist()", "disk"),
+        })
+        if any(r["name"] == "tfrecord package" for r in results):
+            ratios["tmpfs_all_cores_vs_tfrecord_pkg"] = ff_tmpfs / rate("tfrecord package", "tmpfs")
+    tf_numpy = rate("tf.data + parse_example, numpy", "tmpfs")
+    ratios.update({
+        "read_vs_tf_data_numpy": rate("tfforge read, numpy", "tmpfs") / tf_numpy,
         "read_vs_tf_data_tensors": rate("tfforge read, numpy", "tmpfs") / rate("tf.data + parse_example, tensors", "tmpfs"),
-    }
-    if any(r["name"] == "tfrecord package" for r in results):
-        ratios["tmpfs_all_cores_vs_tfrecord_pkg"] = ff_tmpfs / rate("tfrecord package", "tmpfs")
+        "read_1_worker_vs_tf_data_numpy": rate("tfforge read, numpy, 1 worker", "tmpfs") / tf_numpy,
+        "read_1_shard_vs_tf_data_numpy": rate("tfforge read, numpy, 1 shard", "tmpfs") / tf_numpy,
+        "read_unordered_vs_tf_data_numpy": rate("tfforge read, numpy, unordered", "tmpfs") / tf_numpy,
+        "read_all_cores_vs_1_worker": rate("tfforge read, numpy", "tmpfs") / rate("tfforge read, numpy, 1 worker", "tmpfs"),
+        "dataset_vs_tf_data_autotune": rate("tfforge records.dataset, tensors", "tmpfs")
+        / rate("tf.data + parse_example AUTOTUNE, tensors", "tmpfs"),
+    })
     targets = {
         "encode_1_worker_gb_s": 2.5, "encode_all_cores_vs_1": 1.8, "tmpfs_all_cores_vs_tf_tolist": 20,
-        "tmpfs_all_cores_vs_tf_numpy": 40, "disk_all_cores_vs_dd": 0.8, "read_vs_tf_data_numpy": 3,
+        "tmpfs_all_cores_vs_tf_numpy": 40, "disk_all_cores_vs_dd": 0.8, "read_vs_tf_data_numpy": 6,
+        "dataset_vs_tf_data_autotune": 2,
     }
     print("\nratios (target):")
     for k, v in ratios.items():
@@ -246,6 +282,7 @@ def main(argv=None) -> int:
         print(f"  {k:<34} {v:8.2f}" + (f"   (>= {t}: {'met' if v >= t else 'NOT met'})" if t else ""))
     report = {
         "benchmark": "records", "records": n, "record_bytes": record_bytes, "cores": cores,
+        "read_workers": records.reader.default_workers(),
         "machine": {"platform": platform.platform(), "python": sys.version.split()[0], "tensorflow": tf.__version__,
                     "loadavg_at_end": os.getloadavg()},
         "results": results, "ratios": ratios, "targets": targets,

@@ -1,6 +1,7 @@
 #include "record/parallel_decode.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <memory>
 
@@ -17,14 +18,14 @@ struct Slice {
   std::exception_ptr error;             // the first error; records after it were not decoded
 };
 
-void decode_slice(ExampleDecoder& dec, Slice& s, const RecordChunk& chunk, const std::string& path, bool skip_corrupt) {
+void decode_slice(ExampleDecoder& dec, Slice& s, const RecordList& list, const std::string& path, bool skip_corrupt) {
   try {
     for (size_t i = s.begin; i < s.end; ++i) {
       try {
-        dec.decode(chunk.at(i), RecordContext{&path, chunk.index[i], chunk.offset[i]});
+        dec.decode(list.records[i], RecordContext{&path, list.index[i], list.offset[i]});
       } catch (const Error& e) {
         if (e.kind != "CorruptRecordError" || !skip_corrupt) throw;
-        s.skipped.push_back({chunk.index[i], chunk.offset[i], e.what()});
+        s.skipped.push_back({list.index[i], list.offset[i], e.what()});
       }
     }
   } catch (...) {
@@ -34,31 +35,43 @@ void decode_slice(ExampleDecoder& dec, Slice& s, const RecordChunk& chunk, const
 
 }  // namespace
 
-int64_t decode_parallel(ExampleDecoder& target, const RecordChunk& chunk, const std::string& path, int workers,
+int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const std::string& path, int workers,
                         bool skip_corrupt, std::vector<SkippedExample>* skipped) {
-  size_t n = chunk.size();
-  // Below a few dozen records per worker, thread start-up costs more than it saves.
-  size_t max_workers = std::max<size_t>(1, n / 32);
-  size_t w = std::min<size_t>(std::max(workers, 1), max_workers);
-  int64_t before = target.rows();
-  std::vector<Slice> slices(w);
-  for (size_t k = 0; k < w; ++k) {
-    slices[k].begin = n * k / w;
-    slices[k].end = n * (k + 1) / w;
+  const size_t n = list.size();
+  // Slices of at least 32 records (below that, hand-over costs more than it saves), 4 per worker.
+  const size_t w = std::min<size_t>(std::max(workers, 1), std::max<size_t>(1, n / 128));
+  const size_t count = w == 1 ? 1 : std::min<size_t>(4 * w, std::max<size_t>(1, n / 32));
+  const int64_t before = target.rows();
+  std::vector<Slice> slices(count);
+  for (size_t k = 0; k < count; ++k) {
+    slices[k].begin = n * k / count;
+    slices[k].end = n * (k + 1) / count;
     if (k > 0) slices[k].dec = std::make_unique<ExampleDecoder>(target.spec());
   }
-  run_parallel(int(w), [&](int k) {
-    Slice& s = slices[size_t(k)];
-    decode_slice(s.dec ? *s.dec : target, s, chunk, path, skip_corrupt);
+  std::atomic<size_t> next{0};
+  run_parallel(int(w), [&](int) {
+    for (size_t k; (k = next.fetch_add(1)) < count;) {
+      Slice& s = slices[k];
+      decode_slice(s.dec ? *s.dec : target, s, list, path, skip_corrupt);
+    }
   });
   // In record order: append each slice's rows and skips, and stop at the first slice that failed.
-  for (size_t k = 0; k < w; ++k) {
-    Slice& s = slices[k];
+  for (Slice& s : slices) {
     if (s.dec) target.append_rows(*s.dec);
     if (skipped) skipped->insert(skipped->end(), s.skipped.begin(), s.skipped.end());
     if (s.error) std::rethrow_exception(s.error);
   }
   return target.rows() - before;
+}
+
+int64_t decode_parallel(ExampleDecoder& target, const RecordChunk& chunk, const std::string& path, int workers,
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped) {
+  RecordList list;
+  list.records.reserve(chunk.size());
+  for (size_t i = 0; i < chunk.size(); ++i) list.records.push_back(chunk.at(i));
+  list.index = chunk.index;
+  list.offset = chunk.offset;
+  return decode_parallel(target, list, path, workers, skip_corrupt, skipped);
 }
 
 }  // namespace tfforge::record

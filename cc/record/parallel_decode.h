@@ -43,9 +43,22 @@ struct SkippedExample {
   std::string reason;
 };
 
-// Decodes every record of `chunk` (from file `path`) into `target` on up to `workers` threads. With
-// skip_corrupt, malformed Examples (CorruptRecordError) are left out and listed in *skipped in record
-// order; other errors always raise. Returns the number of rows appended.
+// What to decode: record i is records[i], with index[i] and offset[i] for error messages.
+struct RecordList {
+  std::vector<wire::Span> records;
+  std::vector<int64_t> index;
+  std::vector<uint64_t> offset;
+  size_t size() const { return records.size(); }
+};
+
+// Decodes every record into `target` on up to `workers` threads. The records are cut into a few slices
+// per worker, handed out through a counter (a worker the OS does not schedule leaves its share to the
+// others), each decoded into its own decoder and appended in order. With skip_corrupt, malformed
+// Examples (CorruptRecordError) are left out and listed in *skipped in record order; other errors always
+// raise. `path` names the source in errors. Returns the number of rows appended.
+int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const std::string& path, int workers,
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped);
+// The same for records read into a chunk.
 int64_t decode_parallel(ExampleDecoder& target, const RecordChunk& chunk, const std::string& path, int workers,
                         bool skip_corrupt, std::vector<SkippedExample>* skipped);
 

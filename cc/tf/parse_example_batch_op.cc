@@ -10,6 +10,7 @@
 #include "error.h"
 #include "record/example_decoder.h"
 #include "record/framing.h"
+#include "record/parallel_decode.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -152,16 +153,23 @@ class ParseExampleBatchOp : public OpKernel {
     const std::string where = "serialized";
     auto in = serialized.flat<tstring>();
     const int64_t rows = in.size();
-    for (int64_t r = 0; r < rows; ++r) {
-      try {
-        dec.decode(::tfforge::wire::Span{reinterpret_cast<const uint8_t*>(in(r).data()), in(r).size()},
-                   ::tfforge::record::RecordContext{&where, r, 0});
-      } catch (const ::tfforge::Error& e) {
-        // Offsets count from the record's start (the decoder counts a file's 12-byte framing header).
-        int64_t at = e.offset >= int64_t(::tfforge::record::kHeaderSize) ? e.offset - int64_t(::tfforge::record::kHeaderSize) : 0;
-        ctx->SetStatus(errors::InvalidArgument(kOp, ": record ", r, " of the batch, byte ", at, ": ", e.what()));
-        return;
-      }
+    ::tfforge::record::RecordList list;
+    list.records.reserve(size_t(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      list.records.push_back(::tfforge::wire::Span{reinterpret_cast<const uint8_t*>(in(r).data()), in(r).size()});
+    list.index.resize(size_t(rows));
+    for (int64_t r = 0; r < rows; ++r) list.index[size_t(r)] = r;
+    list.offset.assign(size_t(rows), 0);
+    try {
+      // One thread per call: tf.data's parallel map calls already decode several batches at once, and
+      // threads started inside each call only wait for cores those calls hold.
+      ::tfforge::record::decode_parallel(dec, list, where, 1, false, nullptr);
+    } catch (const ::tfforge::Error& e) {
+      // Offsets count from the record's start (the decoder counts a file's 12-byte framing header).
+      const int64_t header = int64_t(::tfforge::record::kHeaderSize);
+      ctx->SetStatus(errors::InvalidArgument(kOp, ": record ", e.record, " of the batch, byte ",
+                                             e.offset >= header ? e.offset - header : 0, ": ", e.what()));
+      return;
     }
     auto& cols = dec.columns();
     int out = 0;
