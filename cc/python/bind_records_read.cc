@@ -63,6 +63,7 @@ struct PyDecoder {
   std::unique_ptr<ExampleDecoder> dec;
   std::vector<bool> as_str;
   RecordChunk chunk;  // records read for decode_parallel, reused between calls
+  DecoderPool spare;  // decode_parallel's slice decoders, reused between calls
   std::mutex m;
   std::mutex& mutex() { return m; }
 };
@@ -217,7 +218,7 @@ TFFORGE_BINDINGS(records_read) {
               }
               std::vector<SkippedExample> skipped;
               try {
-                done = decode_parallel(*d.dec, chunk, r.path(), workers, r.options().skip_corrupt, &skipped);
+                done = decode_parallel(*d.dec, chunk, r.path(), workers, r.options().skip_corrupt, &skipped, &d.spare);
               } catch (...) {
                 for (auto& k : skipped) r.note_skipped_record(k.record, k.offset, k.reason);
                 throw;

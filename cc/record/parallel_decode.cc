@@ -36,7 +36,7 @@ void decode_slice(ExampleDecoder& dec, Slice& s, const RecordList& list, const s
 }  // namespace
 
 int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const std::string& path, int workers,
-                        bool skip_corrupt, std::vector<SkippedExample>* skipped) {
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped, DecoderPool* spare) {
   const size_t n = list.size();
   // Slices of at least 32 records (below that, hand-over costs more than it saves), 4 per worker.
   const size_t w = std::min<size_t>(std::max(workers, 1), std::max<size_t>(1, n / 128));
@@ -46,7 +46,13 @@ int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const st
   for (size_t k = 0; k < count; ++k) {
     slices[k].begin = n * k / count;
     slices[k].end = n * (k + 1) / count;
-    if (k > 0) slices[k].dec = std::make_unique<ExampleDecoder>(target.spec());
+    if (k == 0) continue;
+    if (spare && !spare->empty()) {
+      slices[k].dec = std::move(spare->back());
+      spare->pop_back();
+    } else {
+      slices[k].dec = std::make_unique<ExampleDecoder>(target.spec());
+    }
   }
   std::atomic<size_t> next{0};
   run_parallel(int(w), [&](int) {
@@ -56,22 +62,30 @@ int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const st
     }
   });
   // In record order: append each slice's rows and skips, and stop at the first slice that failed.
+  std::exception_ptr error;
   for (Slice& s : slices) {
-    if (s.dec) target.append_rows(*s.dec);
-    if (skipped) skipped->insert(skipped->end(), s.skipped.begin(), s.skipped.end());
-    if (s.error) std::rethrow_exception(s.error);
+    if (!error) {
+      if (s.dec) target.append_rows(*s.dec);
+      if (skipped) skipped->insert(skipped->end(), s.skipped.begin(), s.skipped.end());
+      error = s.error;
+    }
+    if (s.dec && spare) {
+      s.dec->reset();
+      spare->push_back(std::move(s.dec));
+    }
   }
+  if (error) std::rethrow_exception(error);
   return target.rows() - before;
 }
 
 int64_t decode_parallel(ExampleDecoder& target, const RecordChunk& chunk, const std::string& path, int workers,
-                        bool skip_corrupt, std::vector<SkippedExample>* skipped) {
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped, DecoderPool* spare) {
   RecordList list;
   list.records.reserve(chunk.size());
   for (size_t i = 0; i < chunk.size(); ++i) list.records.push_back(chunk.at(i));
   list.index = chunk.index;
   list.offset = chunk.offset;
-  return decode_parallel(target, list, path, workers, skip_corrupt, skipped);
+  return decode_parallel(target, list, path, workers, skip_corrupt, skipped, spare);
 }
 
 }  // namespace tfforge::record

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,11 +56,13 @@ struct RecordList {
 // per worker, handed out through a counter (a worker the OS does not schedule leaves its share to the
 // others), each decoded into its own decoder and appended in order. With skip_corrupt, malformed
 // Examples (CorruptRecordError) are left out and listed in *skipped in record order; other errors always
-// raise. `path` names the source in errors. Returns the number of rows appended.
+// raise. `path` names the source in errors. Returns the number of rows appended. `spare` (optional)
+// keeps the slices' decoders between calls, so their buffers are not grown again for every batch.
+using DecoderPool = std::vector<std::unique_ptr<ExampleDecoder>>;
 int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const std::string& path, int workers,
-                        bool skip_corrupt, std::vector<SkippedExample>* skipped);
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped, DecoderPool* spare = nullptr);
 // The same for records read into a chunk.
 int64_t decode_parallel(ExampleDecoder& target, const RecordChunk& chunk, const std::string& path, int workers,
-                        bool skip_corrupt, std::vector<SkippedExample>* skipped);
+                        bool skip_corrupt, std::vector<SkippedExample>* skipped, DecoderPool* spare = nullptr);
 
 }  // namespace tfforge::record

@@ -174,7 +174,11 @@ class ReadIterator(Iterator):
             reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
             ended = False
             while not ended:
-                _, ended = reader.decode_parallel(decoder, self.batch_size - decoder.rows, self.workers)
+                want = self.batch_size - decoder.rows
+                if self.workers == 1:  # decoding straight from the reader's buffer, no copy of the records
+                    ended = reader.decode(decoder, want) < want
+                else:
+                    _, ended = reader.decode_parallel(decoder, want, self.workers)
                 if decoder.rows == self.batch_size:
                     yield self._finish(decoder)
             self._note_skipped(path, reader)
