@@ -182,10 +182,9 @@ class Writer:
         if number in (_dtypes.STRING, _dtypes.VARIANT):
             self._w.add_elements(name, number, list(arr.shape), _elements(arr))
             return
-        arr = np.ascontiguousarray(arr, dtype=_dtypes.to_numpy(number))
-        if arr.dtype.byteorder == ">":
-            arr = arr.astype(arr.dtype.newbyteorder("<"))
-        self._w.add(name, number, list(arr.shape), arr.reshape(-1).view(np.uint8))
+        shape = list(arr.shape)  # before ascontiguousarray, which makes a scalar 1-d
+        arr = np.ascontiguousarray(arr, dtype=_dtypes.to_numpy(number).newbyteorder("<"))
+        self._w.add(name, number, shape, arr.reshape(-1).view(np.uint8))
 
     def close(self) -> str:
         self._w.finish()
