@@ -40,7 +40,7 @@ class Model(tf.Module):
 def tf2_checkpoint() -> str:
     """A TF2 object-based checkpoint of Model (every common dtype, strings, an empty tensor)."""
     model = Model()
-    return tf.train.Checkpoint(model=model).write(os.path.join(_ROOT, "tf2", "ckpt"))
+    return tf.train.Checkpoint(model=model).save(os.path.join(_ROOT, "tf2", "ckpt"))
 
 
 @functools.lru_cache(None)

@@ -156,9 +156,17 @@ std::vector<TableEntry> read_table(wire::Span file, const std::string& path) {
   std::vector<TableEntry> out;
   try {
     wire::Reader footer(file.data + footer_at, kFooterSize - 8, footer_at);
-    read_handle(footer);  // metaindex: TensorFlow's tables carry no meta blocks
+    Handle meta = read_handle(footer);
     Handle index = read_handle(footer);
+    size_t minimal = wire::varint_size(meta.offset) + wire::varint_size(meta.size) + wire::varint_size(index.offset) +
+                     wire::varint_size(index.size);
+    if (footer.offset() - footer_at != minimal) corrupt(path, footer_at, "footer block handles are not minimally encoded");
+    for (uint64_t at = footer.offset(); at < file.size - 8; ++at)
+      if (file.data[at]) corrupt(path, at, "non-zero footer padding");
     std::vector<uint8_t> index_storage, data_storage;
+    // TensorFlow's tables carry no meta blocks, but the (empty) metaindex block is checksummed too.
+    for_each_entry(read_block(file, meta, path, data_storage), meta.offset, path,
+                   [&](const std::string&, wire::Span, uint64_t) {});
     wire::Span index_block = read_block(file, index, path, index_storage);
     for_each_entry(index_block, index.offset, path, [&](const std::string&, wire::Span handle, uint64_t at) {
       wire::Reader hr(handle, at);
