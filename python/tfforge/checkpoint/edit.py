@@ -99,6 +99,9 @@ def edit(src: str, dst: str, plan: EditPlan, *, state_file: bool = True) -> Edit
         if target not in CAST_TARGETS:
             raise CheckpointError(f"--cast target {target!r}; choose one of {', '.join(CAST_TARGETS)}")
     report = EditReport(kept=len(keep), dropped=dropped, renamed={o: n for o, n in keep if o != n})
+    graph = ckpt.object_graph()
+    if graph is not None:
+        _check_object_keys(graph, report.renamed)
     with Writer(dst, state_file=state_file) as w:
         for old, new in keep:
             value = ckpt.read(old)
@@ -112,11 +115,21 @@ def edit(src: str, dst: str, plan: EditPlan, *, state_file: bool = True) -> Edit
                 else:
                     report.not_cast.append(old)
             w.add(new, value, dtype=dtype)
-        graph = ckpt.object_graph()
         if graph is not None:
             w.add(OBJECT_GRAPH_KEY, np.array(rewrite_object_graph(graph, keep, dropped, _renamer(plan)), dtype=object))
             report.object_graph_updated = bool(report.renamed or dropped)
     return report
+
+
+def _check_object_keys(graph: bytes, renamed: dict) -> None:
+    """tf.train.Checkpoint.restore takes each key up to its '.ATTRIBUTES/' as the saveable's name, so
+    an object-graph key renamed without that part could never be restored."""
+    marker = "/.ATTRIBUTES/"
+    for _, _, _, key in _native.object_graph_attributes(graph):
+        new = renamed.get(key)
+        if new is not None and marker in key and marker not in new:
+            raise CheckpointError(f"renaming {key!r} to {new!r}: a TF2 checkpoint key must keep its "
+                                  f"'{marker}' part (e.g. {new + '/.ATTRIBUTES/VARIABLE_VALUE'!r}) to stay restorable")
 
 
 def rewrite_object_graph(graph: bytes, keep, dropped, rename) -> bytes:

@@ -69,12 +69,12 @@ def export(src: str, dst: str, fmt: str | None = None) -> Report:
                     arr = arr.astype(wide)
                     report.widened.append(name)
                 with z.open(name + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+                    np.lib.format.write_array(member, np.asarray(arr, order="C"), allow_pickle=False)
                 report.tensors += 1
     else:
         st = _safetensors()
         try:
-            data = st.numpy.save({name: np.ascontiguousarray(ckpt.view(name)) for name in numeric})
+            data = st.numpy.save({name: np.asarray(ckpt.view(name), order="C") for name in numeric})
         except Exception as exc:  # the package reports unsupported dtypes in its own exception types
             raise CheckpointError(f"safetensors cannot hold these tensors: {exc}", path=dst) from None
         with atomic_write(dst) as f:
@@ -113,8 +113,9 @@ def import_(src: str, dst: str, fmt: str | None = None) -> Report:
     report = Report()
     with Writer(dst) as w:
         for name, arr in (_read_npz(src) if fmt == "npz" else _read_safetensors(src)):
-            if arr.dtype.kind in "OUSV":
-                raise CheckpointError(f"array {name!r} of dtype {arr.dtype} cannot become a checkpoint tensor", path=src)
-            w.add(name, arr)
+            try:
+                w.add(name, arr)
+            except CheckpointError as exc:
+                raise CheckpointError(f"array {name!r}: {exc.message}", path=src) from None
             report.tensors += 1
     return report
