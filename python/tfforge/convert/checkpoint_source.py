@@ -9,8 +9,8 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from tfforge.checkpoint import Checkpoint
 from tfforge.convert import graph_edit
-from tfforge.convert.bundle import open_bundle
 from tfforge.convert.formats import checkpoint_prefix
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
 from tfforge.errors import ConversionError
@@ -96,7 +96,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
     graph_def = graph_edit.inline_functions(graph_edit.prune(graph_def, roots), roots)
-    bundle = open_bundle(prefix)
+    bundle = Checkpoint(prefix)
     weights, frozen = {}, {}
     for node in graph_def.node:
         if node.op not in graph_edit.VARIABLE_OPS or not _selected(node.name, variables, exclude_variables):
@@ -107,7 +107,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
             key = node.name if node.name in bundle else key
         if key not in bundle:
             raise ConversionError(f"the checkpoint has no tensor {key!r} for this variable", path=prefix, node=node.name)
-        value = bundle.get(key)
+        value = bundle.view(key)
         dtype_enum = tf().as_dtype(value.dtype).as_datatype_enum
         graph_edit.constify(node, dtype_enum)
         weights[node.name] = value
