@@ -120,3 +120,17 @@ def test_unwritable_values_are_clear_errors(tmp_path):
         ck.write(tmp_path / "m", {"a": np.array(["2020-01-01"], dtype="datetime64[D]")})
     with pytest.raises(CheckpointError, match="empty"):
         ck.write(tmp_path / "m", {"": np.ones(1)})
+
+
+def test_one_writer_and_one_reader_shared_by_threads(tmp_path):
+    """Adds and reads release the GIL; a Writer and a Checkpoint shared by threads stay consistent."""
+    from concurrent.futures import ThreadPoolExecutor
+    values = {f"t{i}": np.full((64, 64), i, np.float32) for i in range(32)}
+    with ck.Writer(tmp_path / "m") as w, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda kv: w.add(*kv), values.items()))
+    c = ck.open(tmp_path / "m")
+    with ThreadPoolExecutor(8) as pool:
+        got = dict(pool.map(lambda n: (n, c.read(n)), list(values) * 4))
+    assert all(np.array_equal(got[n], v) for n, v in values.items())
+    reader = tf.train.load_checkpoint(str(tmp_path / "m"))
+    assert all(np.array_equal(reader.get_tensor(n), v) for n, v in values.items())

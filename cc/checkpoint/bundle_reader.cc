@@ -179,22 +179,39 @@ void BundleReader::fail_tensor(const std::string& name, const std::string& what,
   fail(quoted(name) + ": " + what, path, offset);
 }
 
+std::shared_ptr<graph::MappedFile> BundleReader::shard(const std::string& what, int32_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = shards_[id];
+  if (!slot) {
+    try {
+      slot = graph::MappedFile::open(shard_path(id));
+    } catch (Error& err) {
+      shards_.erase(id);
+      fail_tensor(what, std::string("data shard unreadable: ") + err.what(), shard_path(id), -1);
+    }
+  }
+  return slot;
+}
+
+uint64_t BundleReader::check_stored(const std::string& name) {
+  const Entry& e = entry(name);
+  std::vector<std::pair<std::string, const Entry*>> pieces;
+  if (e.slices.empty()) pieces.emplace_back(name, &e);
+  for (const Slice& s : e.slices) pieces.emplace_back(name + " (slice)", &entries_.at(slice_key(name, s)));
+  uint64_t total = 0;
+  for (const auto& [what, piece] : pieces) {
+    uint64_t size = shard(what, piece->shard_id)->span().size;
+    if (uint64_t(piece->offset) > size || uint64_t(piece->size) > size - uint64_t(piece->offset))
+      fail_tensor(what, std::to_string(piece->size) + " bytes run past the end of the data file (" + std::to_string(size) + " bytes)",
+                  shard_path(piece->shard_id), piece->offset);
+    total += uint64_t(piece->size);
+  }
+  return total;
+}
+
 wire::Span BundleReader::checked_bytes(const std::string& what, const Entry& e, bool check_crc) {
   std::string path = shard_path(e.shard_id);
-  std::shared_ptr<graph::MappedFile> shard;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& slot = shards_[e.shard_id];
-    if (!slot) {
-      try {
-        slot = graph::MappedFile::open(path);
-      } catch (Error& err) {
-        shards_.erase(e.shard_id);
-        fail_tensor(what, std::string("data shard unreadable: ") + err.what(), path, -1);
-      }
-    }
-    shard = slot;
-  }
+  std::shared_ptr<graph::MappedFile> shard = this->shard(what, e.shard_id);
   wire::Span all = shard->span();
   if (uint64_t(e.offset) > all.size || uint64_t(e.size) > all.size - uint64_t(e.offset))
     fail_tensor(what, std::to_string(e.size) + " bytes run past the end of the data file (" + std::to_string(all.size) + " bytes)",
@@ -322,6 +339,8 @@ std::vector<std::string> BundleReader::read_elements(const std::string& name) {
     throw Error("CheckpointError", quoted(name) + " holds fixed-size elements, not strings").at_path(prefix_);
   uint64_t count = uint64_t(num_elements(e.shape));
   if (e.slices.empty()) return decode_elements(name, e, count);
+  if (count > check_stored(name))  // every element takes at least its one-byte length
+    fail_tensor(name, std::to_string(count) + " elements cannot fit in the stored slices", prefix_ + ".index", -1);
   std::vector<std::string> out(count);
   uint64_t covered = 0;
   for (const Slice& s : e.slices) {

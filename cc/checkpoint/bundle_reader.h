@@ -31,6 +31,9 @@ class BundleReader {
   // Bytes of the whole tensor: element count * element size, or the stored size for strings.
   uint64_t nbytes(const std::string& name) const;
 
+  // Checks that every stored piece of the tensor lies inside its data shard and returns their total
+  // bytes; reads call it before allocating, so an index cannot make them allocate more than the files hold.
+  uint64_t check_stored(const std::string& name);
   // A fixed-size tensor's value, little-endian, reassembled from slices: writes exactly
   // num_elements * element_size bytes to `out`.
   void read_into(const std::string& name, uint8_t* out, size_t n);
@@ -45,6 +48,7 @@ class BundleReader {
   std::string shard_path(int32_t shard) const;
   // The entry's bytes in its data shard, bounds- and CRC-checked (`what` names the tensor or slice).
   wire::Span checked_bytes(const std::string& what, const Entry& e, bool check_crc);
+  std::shared_ptr<graph::MappedFile> shard(const std::string& what, int32_t id);
   std::vector<std::string> decode_elements(const std::string& what, const Entry& e, uint64_t count);
   [[noreturn]] void fail_tensor(const std::string& name, const std::string& what, const std::string& path,
                                 int64_t offset) const;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "checkpoint/bundle_reader.h"
 #include "checkpoint/dtypes.h"
 #include "checkpoint/table.h"
 #include "error.h"
@@ -87,6 +88,7 @@ BundleWriter::BundleWriter(std::string prefix) : prefix_(std::move(prefix)) {
 BundleWriter::~BundleWriter() = default;
 
 Entry& BundleWriter::new_entry(const std::string& name, int dtype, const std::vector<int64_t>& shape) {
+  if (failed_) throw Error("CheckpointError", "an earlier write to this checkpoint failed").at_path(prefix_);
   if (finished_) throw Error("CheckpointError", "checkpoint writer already finished").at_path(prefix_);
   if (name.empty()) throw Error("CheckpointError", "a tensor name must not be empty").at_path(prefix_);
   for (int64_t d : shape)
@@ -100,16 +102,21 @@ Entry& BundleWriter::new_entry(const std::string& name, int dtype, const std::ve
 }
 
 void BundleWriter::append(const void* p, size_t n) {
-  data_->write(p, n);
+  try {
+    data_->write(p, n);
+  } catch (...) {
+    failed_ = true;
+    throw;
+  }
   size_ += int64_t(n);
 }
 
 void BundleWriter::add(const std::string& name, int dtype, const std::vector<int64_t>& shape, wire::Span data) {
+  std::lock_guard<std::mutex> lock(mu_);
   int es = element_size(dtype);
   if (!es) throw Error("CheckpointError", "tensor '" + name + "': dtype " + std::to_string(dtype) + " is not fixed-size").at_path(prefix_);
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  if (uint64_t(n) * uint64_t(es) != data.size)
+  int64_t n = num_elements(shape);
+  if (n < 0 || uint64_t(n) * uint64_t(es) != data.size)
     throw Error("CheckpointError", "tensor '" + name + "': " + std::to_string(data.size) + " bytes for " +
                 std::to_string(n) + " elements").at_path(prefix_);
   Entry& e = new_entry(name, dtype, shape);
@@ -120,11 +127,11 @@ void BundleWriter::add(const std::string& name, int dtype, const std::vector<int
 
 void BundleWriter::add_elements(const std::string& name, int dtype, const std::vector<int64_t>& shape,
                                 const std::vector<wire::Span>& elements) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (dtype != kDtString && dtype != kDtVariant)
     throw Error("CheckpointError", "tensor '" + name + "': elements given for a fixed-size dtype").at_path(prefix_);
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  if (uint64_t(n) != elements.size())
+  int64_t n = num_elements(shape);
+  if (n < 0 || uint64_t(n) != elements.size())
     throw Error("CheckpointError", "tensor '" + name + "': " + std::to_string(elements.size()) + " elements for shape of " +
                 std::to_string(n)).at_path(prefix_);
   Entry& e = new_entry(name, dtype, shape);
@@ -170,6 +177,8 @@ void BundleWriter::add_elements(const std::string& name, int dtype, const std::v
 }
 
 void BundleWriter::finish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (failed_) throw Error("CheckpointError", "an earlier write to this checkpoint failed; nothing was written").at_path(prefix_);
   if (finished_) throw Error("CheckpointError", "checkpoint writer already finished").at_path(prefix_);
   finished_ = true;
   std::vector<std::pair<std::string, std::string>> rows;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ class BundleWriter {
   void append(const void* p, size_t n);
 
   std::string prefix_;
+  std::mutex mu_;        // one add/finish at a time (callers may release the GIL)
+  bool failed_ = false;  // a write failed part-way: the data file no longer matches the entries
   std::unique_ptr<TempFile> data_;
   std::map<std::string, Entry> entries_;
   int64_t size_ = 0;

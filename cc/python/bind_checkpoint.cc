@@ -76,6 +76,10 @@ TFFORGE_BINDINGS(checkpoint) {
       .def("entry", [](const ckpt::BundleReader& r, const py::handle& name) { return entry_dict(r, from_str(name)); })
       .def("read_bytes", [](ckpt::BundleReader& r, const py::handle& name) {
         std::string key = from_str(name);
+        {
+          py::gil_scoped_release release;
+          r.check_stored(key);  // before allocating what the index claims
+        }
         py::array_t<uint8_t> out(py::ssize_t(r.nbytes(key)));
         uint8_t* p = out.mutable_data();
         size_t n = size_t(out.size());
