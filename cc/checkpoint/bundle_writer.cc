@@ -1,88 +1,19 @@
 #include "checkpoint/bundle_writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <random>
-
 #include "checkpoint/bundle_reader.h"
 #include "checkpoint/dtypes.h"
 #include "checkpoint/table.h"
 #include "error.h"
+#include "io/atomic_file.h"
 #include "record/crc32c.h"
 
 namespace tfforge::checkpoint {
 
-[[noreturn]] static void io_fail(const std::string& what, const std::string& path) {
-  throw Error("CheckpointError", what + ": " + std::strerror(errno)).at_path(path);
-}
-
-static std::string dir_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
-// A file written under an unpredictable temporary name beside `target` (O_EXCL, never following a
-// symlink, mode from the umask), fsync'd and renamed onto `target` by commit(); removed otherwise.
-class TempFile {
- public:
-  explicit TempFile(std::string target) : target_(std::move(target)) {
-    std::random_device rd;
-    char suffix[32];
-    std::snprintf(suffix, sizeof suffix, ".tmp-%08x%08x", rd(), rd());
-    size_t slash = target_.rfind('/');
-    std::string base = slash == std::string::npos ? target_ : target_.substr(slash + 1);
-    path_ = dir_of(target_) + "/." + base + suffix;
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (fd_ < 0) io_fail("cannot create a temporary file", path_);
-    buf_.reserve(kBuffer);
-  }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
-  }
-  void write(const void* p, size_t n) {
-    if (buf_.size() + n > kBuffer) flush();
-    if (n >= kBuffer) return raw_write(static_cast<const uint8_t*>(p), n);
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    buf_.insert(buf_.end(), b, b + n);
-  }
-  void commit() {
-    flush();
-    if (::fsync(fd_) != 0) io_fail("cannot sync", path_);
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) io_fail("cannot close", path_);
-    if (::rename(path_.c_str(), target_.c_str()) != 0) io_fail("cannot rename into place", target_);
-    committed_ = true;
-  }
-
- private:
-  static constexpr size_t kBuffer = size_t(8) << 20;
-  void flush() {
-    raw_write(buf_.data(), buf_.size());
-    buf_.clear();
-  }
-  void raw_write(const uint8_t* p, size_t n) {
-    while (n) {
-      ssize_t k = ::write(fd_, p, n);
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) io_fail("cannot write", path_);
-      p += k;
-      n -= size_t(k);
-    }
-  }
-  std::string target_, path_;
-  int fd_ = -1;
-  bool committed_ = false;
-  std::vector<uint8_t> buf_;
-};
+constexpr size_t kBuffer = size_t(8) << 20;
 
 BundleWriter::BundleWriter(std::string prefix) : prefix_(std::move(prefix)) {
-  data_ = std::make_unique<TempFile>(prefix_ + ".data-00000-of-00001");
+  data_ = std::make_unique<io::AtomicFile>(prefix_ + ".data-00000-of-00001", "CheckpointError");
+  buf_.reserve(kBuffer);
 }
 
 BundleWriter::~BundleWriter() = default;
@@ -101,9 +32,20 @@ Entry& BundleWriter::new_entry(const std::string& name, int dtype, const std::ve
   return it->second;
 }
 
+void BundleWriter::flush() {
+  data_->write(buf_.data(), buf_.size());
+  buf_.clear();
+}
+
 void BundleWriter::append(const void* p, size_t n) {
   try {
-    data_->write(p, n);
+    if (buf_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      data_->write(p, n);
+    } else {
+      const uint8_t* b = static_cast<const uint8_t*>(p);
+      buf_.insert(buf_.end(), b, b + n);
+    }
   } catch (...) {
     failed_ = true;
     throw;
@@ -186,15 +128,11 @@ void BundleWriter::finish() {
   rows.emplace_back("", encode_header(Header{}));
   for (const auto& [name, e] : entries_) rows.emplace_back(name, encode_entry(e));
   std::vector<uint8_t> table = build_table(rows);
-  TempFile index(prefix_ + ".index");
+  flush();
+  io::AtomicFile index(prefix_ + ".index", "CheckpointError");
   index.write(table.data(), table.size());
-  data_->commit();
+  data_->commit();  // the data first: an index never names data that is not there
   index.commit();
-  int dir = ::open(dir_of(prefix_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
 }
 
 }  // namespace tfforge::checkpoint

@@ -1,8 +1,8 @@
 // Writes a TensorFlow V2 checkpoint that TensorFlow reads back: one data shard
 // PREFIX.data-00000-of-00001 and PREFIX.index (header, then one BundleEntryProto per tensor, sorted by
-// name). Both files are written under temporary names in the target directory and renamed into place
-// by finish(), data first, so a reader never sees an index without its data; a writer destroyed
-// before finish() removes its temporary files.
+// name). Both files go through io::AtomicFile (temporary names in the target directory) and are
+// renamed into place by finish(), data first, so a reader never sees an index without its data; a
+// writer destroyed before finish() removes its temporary files.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,11 @@
 #include "checkpoint/bundle_proto.h"
 #include "wire/wire.h"
 
-namespace tfforge::checkpoint {
+namespace tfforge::io {
+class AtomicFile;
+}
 
-class TempFile;
+namespace tfforge::checkpoint {
 
 class BundleWriter {
  public:
@@ -36,11 +38,13 @@ class BundleWriter {
  private:
   Entry& new_entry(const std::string& name, int dtype, const std::vector<int64_t>& shape);
   void append(const void* p, size_t n);
+  void flush();
 
   std::string prefix_;
   std::mutex mu_;        // one add/finish at a time (callers may release the GIL)
   bool failed_ = false;  // a write failed part-way: the data file no longer matches the entries
-  std::unique_ptr<TempFile> data_;
+  std::unique_ptr<io::AtomicFile> data_;
+  std::vector<uint8_t> buf_;  // data bytes not yet written
   std::map<std::string, Entry> entries_;
   int64_t size_ = 0;
   bool finished_ = false;

@@ -223,5 +223,5 @@ def write_state(prefix: str) -> None:
     paths = [p for p in paths if p != base] + [base]
     text = f'model_checkpoint_path: "{_escape(base)}"\n' + "".join(
         f'all_model_checkpoint_paths: "{_escape(p)}"\n' for p in paths)
-    from tfforge.checkpoint._atomic import atomic_write_text
-    atomic_write_text(state, text)
+    from tfforge._io import write_text
+    write_text(state, text)

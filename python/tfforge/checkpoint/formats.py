@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfforge.checkpoint import Checkpoint, Writer, _dtypes
-from tfforge.checkpoint._atomic import atomic_write
+from tfforge._io import atomic_write
 from tfforge.errors import CheckpointError
 
 FORMATS = ("npz", "safetensors")
