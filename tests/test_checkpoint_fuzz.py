@@ -1,4 +1,4 @@
-"""Runs the checkpoint fuzz target (tests/fuzz/fuzz_checkpoint.py) for a bounded time: every mutated
+"""Runs the checkpoint fuzz target (tests/fuzz/checkpoint.py) for a bounded time: every mutated
 checkpoint must read or raise a tfforge error."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_fuzz_checkpoint_engine(tmp_path):
     work = tmp_path / "corpus"
     work.mkdir()
     res = subprocess.run(
-        [sys.executable, os.path.join(here, "fuzz", "fuzz_checkpoint.py"), f"-max_total_time={SECONDS}",
+        [sys.executable, os.path.join(here, "fuzz", "checkpoint.py"), f"-max_total_time={SECONDS}",
          "-rss_limit_mb=2048", "-timeout=10", f"-artifact_prefix={tmp_path}/", str(work),
          os.path.join(here, "fuzz", "corpus", "checkpoint")],
         capture_output=True, text=True, timeout=SECONDS + 120)

@@ -1,8 +1,9 @@
 """atheris fuzz target for the checkpoint engine (cc/checkpoint): the .index table (blocks, restarts,
 trailers, snappy, footer), the header and entry protos, slices, string/variant layouts, the data CRCs
 and the object-graph rewrite. Every input must give data or a tfforge error: no crash, hang or other
-exception. Run as
-    python tests/fuzz/fuzz_checkpoint.py -max_total_time=60 WORKDIR tests/fuzz/corpus/checkpoint
+exception. Named tests/fuzz/<area>.py with its seeds in tests/fuzz/corpus/<area>/, as the sanitizer
+script expects; run as
+    python tests/fuzz/checkpoint.py -max_total_time=60 WORKDIR tests/fuzz/corpus/checkpoint
 
 An input is one checkpoint: uint32 little-endian length of the .index, the .index bytes, then the
 .data-00000-of-00001 bytes (tests/fuzz/corpus/checkpoint holds real ones written by TensorFlow and
@@ -12,6 +13,7 @@ entries and tensors past the block checksums; half of those get their block CRCs
 """
 
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -25,7 +27,24 @@ with atheris.instrument_imports():
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS_DIR = os.path.join(HERE, "corpus", "checkpoint")
 SEEDS = [open(os.path.join(CORPUS_DIR, f), "rb").read() for f in sorted(os.listdir(CORPUS_DIR))]
-WORK = tempfile.mkdtemp(prefix="tfforge-fuzz-ckpt-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+
+
+def _remove_stale_work_dirs() -> None:
+    """libFuzzer ends the process without unwinding, so each run removes the dirs of finished runs."""
+    for name in os.listdir(SCRATCH):
+        if name.startswith("tfforge-fuzz-checkpoint-"):
+            try:
+                os.kill(int(name.rsplit("-", 1)[1]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(SCRATCH, name), ignore_errors=True)
+            except (ValueError, PermissionError):
+                pass
+
+
+_remove_stale_work_dirs()
+WORK = os.path.join(SCRATCH, f"tfforge-fuzz-checkpoint-{os.getpid()}")
+os.makedirs(WORK, exist_ok=True)
 PREFIX = os.path.join(WORK, "m")
 
 
