@@ -102,8 +102,8 @@ def _show(args) -> int:
             values = np.vectorize(lambda b: b.decode("utf-8", "backslashreplace"), otypes=[object])(value).tolist() \
                 if value.size else value.tolist()
         else:
-            values = value.astype(np.float64).tolist() if value.dtype.kind == "V" or value.dtype.itemsize < 4 and \
-                value.dtype.kind == "f" else value.tolist()
+            narrow = value.dtype.kind == "V" or (value.dtype.kind == "f" and value.dtype.itemsize < 4)  # bf16, f16, f8, int4
+            values = value.astype(np.float64).tolist() if narrow else value.tolist()
             if value.dtype.kind == "c":
                 values = [[z.real, z.imag] for z in value.reshape(-1).tolist()]
         print(json.dumps({"name": info.name, "dtype": info.dtype, "shape": list(info.shape), "bytes": info.nbytes,
@@ -112,7 +112,7 @@ def _show(args) -> int:
     print(f"{info.name}: {info.dtype} {list(info.shape)} ({info.nbytes} bytes)")
     with np.printoptions(threshold=sys.maxsize if args.full else 1000, linewidth=120):
         print(value)
-    if value.dtype != object and value.size and value.dtype.kind in "fiu" or str(value.dtype) == "bfloat16":
+    if value.dtype != object and value.size and info.dtype not in ("bool", "complex64", "complex128"):
         v = value.astype(np.float64)
         print(f"min {np.nanmin(v):.6g}  max {np.nanmax(v):.6g}  mean {np.nanmean(v):.6g}  std {np.nanstd(v):.6g}")
     return 0
