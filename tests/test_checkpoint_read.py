@@ -260,3 +260,19 @@ def test_snappy_compressed_index_reads_like_tensorflow(tmp_path):
     new += foot + bytes(40 - len(foot)) + raw[-8:]
     open(dst + ".index", "wb").write(bytes(new))
     assert_same_as_tensorflow(dst)
+
+
+def test_many_tensors_span_several_index_blocks(tmp_path):
+    """3000 tensors with long shared-prefix names: TensorFlow's SaveV2 writes an index of several
+    256 KB data blocks with restart points; tfforge reads it, and TensorFlow reads tfforge's copy."""
+    names = [f"encoder/layer_{i // 10:04d}/attention/projection_{i % 10}/" + "k" * 80 for i in range(3000)]
+    values = [tf.constant(np.full((2,), i, np.int32)) for i in range(len(names))]
+    prefix = str(tmp_path / "tf" / "many")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names), tensors=values)
+    assert os.path.getsize(prefix + ".index") > 262144  # more than one data block
+    c = ck.open(prefix)
+    assert c.names() == sorted(names)
+    assert all(c.read(n)[0] == names.index(n) for n in names[::97])
+    copy = ck.write(tmp_path / "ours" / "many", {n: c.read(n) for n in c.names()})
+    assert os.path.getsize(str(copy) + ".index") > 262144
+    assert_same_as_tensorflow(str(copy))
