@@ -113,3 +113,23 @@ def test_truncated_index(original, tmp_path):
         open(target + ".index", "wb").write(raw[:cut])
         with pytest.raises(CheckpointError, match="corrupt checkpoint index"):
             ck.open(target)
+
+
+def test_data_file_truncated_after_open_is_an_error_not_a_fault(original, tmp_path):
+    """read() copies with pread and checks the copy: a shard that shrinks under an open checkpoint
+    (already mapped by an earlier read) gives a clean error, never SIGBUS or different bytes."""
+    target = str(tmp_path / "m")
+    _copy(original, target)
+    c = ck.open(target)
+    first = min(c.names(), key=lambda n: c.entry(n)["offset"])
+    last = max(c.names(), key=lambda n: c.entry(n)["offset"])
+    c.read(first)
+    os.truncate(target + ".data-00000-of-00001", c.entry(last)["offset"] + 1)
+    with pytest.raises(CheckpointError, match="ends early") as e:
+        c.read(last)
+    assert e.value.path == target + ".data-00000-of-00001"
+    with open(target + ".data-00000-of-00001", "r+b") as f:  # same size, different bytes: the CRC says so
+        f.seek(c.entry(first)["offset"])
+        f.write(b"\xff")
+    with pytest.raises(CheckpointError, match="CRC32C mismatch"):
+        c.read(first)

@@ -1,6 +1,10 @@
 #include "checkpoint/bundle_reader.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdio>
@@ -209,6 +213,42 @@ uint64_t BundleReader::check_stored(const std::string& name) {
   return total;
 }
 
+BundleReader::~BundleReader() {
+  for (auto& kv : fds_) ::close(kv.second);
+}
+
+void BundleReader::check_crc(const std::string& what, const Entry& e, const uint8_t* data) {
+  uint32_t actual = crc32c::value(data, size_t(e.size));
+  if (actual != crc32c::unmask(e.crc32c))
+    fail_tensor(what, "CRC32C mismatch (index says " + crc_text(crc32c::unmask(e.crc32c)) + ", data has " + crc_text(actual) + ")",
+                shard_path(e.shard_id), e.offset);
+}
+
+void BundleReader::copy_checked(const std::string& what, const Entry& e, uint8_t* out, bool check) {
+  std::string path = shard_path(e.shard_id);
+  shard(what, e.shard_id);  // opens (and validates) the shard once
+  int fd;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = fds_.find(e.shard_id);
+    if (it == fds_.end()) {
+      int f = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (f < 0) fail_tensor(what, std::string("data shard unreadable: ") + std::strerror(errno), path, -1);
+      it = fds_.emplace(e.shard_id, f).first;
+    }
+    fd = it->second;
+  }
+  uint64_t done = 0, n = uint64_t(e.size);
+  while (done < n) {
+    ssize_t k = ::pread(fd, out + done, size_t(std::min<uint64_t>(n - done, uint64_t(1) << 30)), off_t(e.offset + int64_t(done)));
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) fail_tensor(what, std::string("cannot read: ") + std::strerror(errno), path, e.offset + int64_t(done));
+    if (k == 0) fail_tensor(what, "data file ends early (it shrank while the checkpoint was open)", path, e.offset + int64_t(done));
+    done += uint64_t(k);
+  }
+  if (check) check_crc(what, e, out);
+}
+
 wire::Span BundleReader::checked_bytes(const std::string& what, const Entry& e, bool check_crc) {
   std::string path = shard_path(e.shard_id);
   std::shared_ptr<graph::MappedFile> shard = this->shard(what, e.shard_id);
@@ -221,12 +261,7 @@ wire::Span BundleReader::checked_bytes(const std::string& what, const Entry& e, 
   if (::stat(path.c_str(), &st) != 0 || uint64_t(st.st_size) < uint64_t(e.offset + e.size))
     fail_tensor(what, "data file shrank while the checkpoint was open", path, e.offset);
   wire::Span bytes{all.data + e.offset, size_t(e.size)};
-  if (check_crc) {
-    uint32_t actual = crc32c::value(bytes.data, bytes.size);
-    if (actual != crc32c::unmask(e.crc32c))
-      fail_tensor(what, "CRC32C mismatch (index says " + crc_text(crc32c::unmask(e.crc32c)) + ", data has " + crc_text(actual) + ")",
-                  path, e.offset);
-  }
+  if (check_crc) this->check_crc(what, e, bytes.data);
   return bytes;
 }
 
@@ -237,9 +272,9 @@ void BundleReader::read_into(const std::string& name, uint8_t* out, size_t n) {
   int64_t count = num_elements(e.shape);
   if (uint64_t(n) != uint64_t(count) * uint64_t(es))
     throw Error("CheckpointError", quoted(name) + ": output buffer of the wrong size").at_path(prefix_);
+  check_stored(name);
   if (e.slices.empty()) {
-    wire::Span b = checked_bytes(name, e, true);
-    if (n) std::memcpy(out, b.data, n);
+    copy_checked(name, e, out, true);
   } else {
     // The slices must tile the tensor: inside it (checked at open), not overlapping, covering it.
     int64_t covered = 0;
@@ -263,9 +298,11 @@ void BundleReader::read_into(const std::string& name, uint8_t* out, size_t n) {
     if (covered != count) fail_tensor(name, "stored slices do not cover the whole tensor", prefix_ + ".index", -1);
     for (const Slice& s : e.slices) {
       std::string key = slice_key(name, s);
-      wire::Span b = checked_bytes(name + " (slice)", entries_.at(key), true);
+      const Entry& se = entries_.at(key);
+      std::vector<uint8_t> part(size_t(se.size));
+      copy_checked(name + " (slice)", se, part.data(), true);
       for_each_run(e.shape, s, [&](int64_t dst, int64_t src, int64_t run) {
-        std::memcpy(out + dst * es, b.data + src * es, size_t(run * es));
+        std::memcpy(out + dst * es, part.data() + src * es, size_t(run * es));
       });
     }
   }
@@ -274,7 +311,9 @@ void BundleReader::read_into(const std::string& name, uint8_t* out, size_t n) {
 
 std::vector<std::string> BundleReader::decode_elements(const std::string& what, const Entry& e, uint64_t count) {
   std::vector<std::string> out;
-  wire::Span b = checked_bytes(what, e, false);
+  std::vector<uint8_t> stored(size_t(e.size));  // bounded: check_stored ran before
+  copy_checked(what, e, stored.data(), false);
+  wire::Span b{stored.data(), stored.size()};
   std::string path = shard_path(e.shard_id);
   if (b.size == 0 && count == 0) return out;
   if (count > b.size) fail_tensor(what, std::to_string(count) + " elements cannot fit in " + std::to_string(b.size) + " bytes", path, e.offset);
@@ -338,8 +377,9 @@ std::vector<std::string> BundleReader::read_elements(const std::string& name) {
   if (e.dtype != kDtString && e.dtype != kDtVariant)
     throw Error("CheckpointError", quoted(name) + " holds fixed-size elements, not strings").at_path(prefix_);
   uint64_t count = uint64_t(num_elements(e.shape));
+  uint64_t stored = check_stored(name);
   if (e.slices.empty()) return decode_elements(name, e, count);
-  if (count > check_stored(name))  // every element takes at least its one-byte length
+  if (count > stored)  // every element takes at least its one-byte length
     fail_tensor(name, std::to_string(count) + " elements cannot fit in the stored slices", prefix_ + ".index", -1);
   std::vector<std::string> out(count);
   uint64_t covered = 0;

@@ -1,7 +1,8 @@
 // Reads a TensorFlow V2 checkpoint (tensor bundle): PREFIX.index, a table from tensor names to
 // BundleEntryProto with a BundleHeaderProto under the empty key, and PREFIX.data-SSSSS-of-NNNNN, the
-// tensors' bytes. Data shards are memory-mapped when first needed. Every read checks the tensor's
-// CRC32C; partitioned tensors are reassembled from their slices. Errors are
+// tensors' bytes. read_into/read_elements copy a tensor's bytes with pread and check the CRC32C of
+// the copy (a file truncated meanwhile is an error, never a fault); stored_bytes gives a view of the
+// memory-mapped shard after checking its CRC32C. Partitioned tensors are reassembled from their slices. Errors are
 // tfforge::Error("CheckpointError") naming the file, the tensor and the byte offset.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,9 @@ namespace tfforge::checkpoint {
 class BundleReader {
  public:
   static std::shared_ptr<BundleReader> open(const std::string& prefix);
+  ~BundleReader();
+  BundleReader(const BundleReader&) = delete;
+  BundleReader& operator=(const BundleReader&) = delete;
 
   const std::string& prefix() const { return prefix_; }
   const Header& header() const { return header_; }
@@ -45,11 +50,14 @@ class BundleReader {
 
  private:
   BundleReader() = default;
+  // Copies the entry's bytes into `out` (exactly e.size bytes) and checks their CRC32C when asked.
+  void copy_checked(const std::string& what, const Entry& e, uint8_t* out, bool check_crc);
   std::string shard_path(int32_t shard) const;
   // The entry's bytes in its data shard, bounds- and CRC-checked (`what` names the tensor or slice).
   wire::Span checked_bytes(const std::string& what, const Entry& e, bool check_crc);
   std::shared_ptr<graph::MappedFile> shard(const std::string& what, int32_t id);
   std::vector<std::string> decode_elements(const std::string& what, const Entry& e, uint64_t count);
+  void check_crc(const std::string& what, const Entry& e, const uint8_t* data);
   [[noreturn]] void fail_tensor(const std::string& name, const std::string& what, const std::string& path,
                                 int64_t offset) const;
 
@@ -59,6 +67,7 @@ class BundleReader {
   std::vector<std::string> names_;
   std::mutex mu_;  // guards shards_
   std::map<int32_t, std::shared_ptr<graph::MappedFile>> shards_;
+  std::map<int32_t, int> fds_;  // guarded by mu_
 };
 
 int64_t num_elements(const std::vector<int64_t>& shape);  // -1 on overflow or a negative dimension
