@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 from tfforge import _native
 from tfforge._console import Progress
 from tfforge.errors import SpecError
@@ -16,6 +18,8 @@ _EXTENSION = {"none": "", "gzip": ".gz", "zlib": ".zz"}
 
 
 def normalize_compression(compression) -> str:
+    if compression is not None and not isinstance(compression, str):
+        raise SpecError(f"compression must be none, gzip or zlib, not a {type(compression).__name__} ({compression!r})")
     c = (compression or "none").lower()
     aliases = {"": "none", "gz": "gzip", "zz": "zlib"}
     c = aliases.get(c, c)
@@ -76,8 +80,9 @@ class Writer:
     a hidden temporary file, removed if anything fails. ``w.spec`` describes what was written.
     """
 
-    def __init__(self, path, compression=None, *, spec=None, workers=None, level: int = -1):
+    def __init__(self, path, compression=None, *, spec=None, workers=None, level: int = -1, sequence=()):
         self.path = os.fspath(path)
+        self._sequence = _sequence_names(sequence)
         self.compression = normalize_compression(compression)
         self._given = Spec.coerce(spec)
         self._spec = _SpecBuilder(self._given)
@@ -86,7 +91,7 @@ class Writer:
 
     def write(self, batch) -> int:
         """Appends a batch (dict of columns, DataFrame or Table); returns the number of rows written."""
-        prepared = _columns.prepare(batch, self._given)
+        prepared = _columns.prepare(batch, self._given, self._sequence)
         self._spec.add(prepared.features, prepared.untyped)
         _native.write_batch(prepared.native, [(self._file, 0, prepared.rows)], self._workers)
         return prepared.rows
@@ -128,6 +133,19 @@ class Writer:
             self.abort()
 
 
+def _sequence_names(sequence) -> tuple:
+    """Names of columns to write as SequenceExample feature lists (when no spec says so)."""
+    if isinstance(sequence, str):
+        sequence = [s for s in sequence.split(",") if s]
+    try:
+        names = tuple(sequence or ())
+    except TypeError:
+        raise SpecError(f"sequence must be a list of column names, not {sequence!r}") from None
+    if not all(isinstance(n, str) for n in names):
+        raise SpecError(f"sequence must be a list of column names, not {sequence!r}")
+    return names
+
+
 def _batches(data) -> Iterable:
     if _columns.is_batch(data):
         return [data]
@@ -145,7 +163,7 @@ def _split(rows: int, parts: int) -> list[tuple[int, int]]:
 
 def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers=None, progress: bool = True,
           records_per_shard: int | None = None, level: int = -1, metadata: dict | None = None,
-          total: int | None = None) -> list[str]:
+          total: int | None = None, sequence=()) -> list[str]:
     """Writes ``data`` as TFRecord shards ``{prefix}-00000-of-0000N.tfrecord[.gz|.zz]`` and the spec
     ``{prefix}.spec.json``; returns the shard paths.
 
@@ -157,11 +175,16 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     the same for the same input and shard count. records_per_shard instead fills shards one after
     another (the count comes out of the data). workers: threads for encoding/compression (default:
     all cores). Files appear under their names only once everything was written. metadata goes into
-    the spec file; total (rows, when known) feeds the progress bar.
+    the spec file; total (rows, when known) feeds the progress bar. sequence: names of columns (lists
+    of per-step values per row) to write as SequenceExample feature lists when no spec is given.
     """
     prefix = os.fspath(prefix)
     compression = normalize_compression(compression)
     given = Spec.coerce(spec)
+    seq_names = _sequence_names(sequence)
+    for arg, value in (("shards", shards), ("records_per_shard", records_per_shard)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise SpecError(f"{arg} must be an int, not {value!r}")
     if records_per_shard is not None and records_per_shard < 1:
         raise SpecError("records_per_shard must be at least 1")
     if shards < 1:
@@ -180,7 +203,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
             files = [_native.FileWriter(shard_name(prefix, i, shards, compression), zname, level) for i in range(shards)]
         current = 0  # records in the last file (records_per_shard mode)
         for batch in _batches(data):
-            prepared = _columns.prepare(batch, given)
+            prepared = _columns.prepare(batch, given, seq_names)
             builder.add(prepared.features, prepared.untyped)
             before = sum(f.raw_bytes for f in files)
             if records_per_shard is None:
