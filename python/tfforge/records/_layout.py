@@ -137,11 +137,7 @@ def _sparse_feature(name, f: Feature, cols, where):
                             f"'{f.value_key}' {lengths[bad[0]]}", **where(int(bad[0])))
         idx.append(iv)
     rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    for d, (iv, size) in enumerate(zip(idx, f.size)):
-        bad = np.nonzero((iv < 0) | (iv >= size))[0]
-        if bad.size:
-            raise SpecError(f"feature '{name}': index {iv[bad[0]]} of key '{f.index_key[d]}' is outside [0, {size})",
-                            **where(int(rows[bad[0]])))
+    # Indices beyond `size` pass through, as tf.io.parse_example lets them.
     indices = np.stack([rows] + idx, axis=1) if len(values) else np.zeros((0, 1 + len(idx)), np.int64)
     if not f.already_sorted and len(values):
         order = np.lexsort(tuple(indices[:, d] for d in range(indices.shape[1] - 1, -1, -1)))
@@ -155,6 +151,8 @@ def _lengths_of(kind, part, m, key):
         ok = (part >= 0).all() and part.sum() == m
         return part if ok else None
     if kind == "row_splits":
+        if len(part) == 0:  # a missing splits key: no rows, which fits no values
+            return part if m == 0 else None
         ok = len(part) >= 1 and part[0] == 0 and part[-1] == m and (np.diff(part) >= 0).all()
         return np.diff(part) if ok else None
     if kind == "row_starts":

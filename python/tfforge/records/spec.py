@@ -92,7 +92,11 @@ class Feature:
             d = self.default
             items = tuple(d) if isinstance(d, (list, tuple, np.ndarray)) else (d,)
             items = tuple(np.asarray(d).reshape(-1).tolist()) if isinstance(d, np.ndarray) else items
+            if self.kind == "bytes" and self.dtype != "str":  # text defaults as TensorFlow stores them
+                items = tuple(v.encode() if isinstance(v, str) else v for v in items)
             object.__setattr__(self, "default", items)
+        if self.type == "fixed_sequence" and self.default is not None and len(self.default) != 1:
+            raise SpecError(f"a fixed_sequence feature's default is one padding value, not {len(self.default)}")
         if self.type == "fixed" and self.sequence:
             raise SpecError("a fixed (FixedLenFeature) feature cannot be a sequence feature; "
                             "use type fixed_sequence")
@@ -221,12 +225,12 @@ class Feature:
         kind_of = type(f).__name__
         if kind_of == "FixedLenFeature":
             d = f.default_value
-            return cls(kind, tuple(f.shape), default=None if d is None else np.asarray(d).reshape(-1).tolist(),
-                       sequence=sequence)
+            return cls(kind, f.shape, type="fixed", sequence=sequence,
+                       default=None if d is None else np.asarray(d).reshape(-1).tolist())
         if kind_of == "FixedLenSequenceFeature":
             d = f.default_value
-            return cls(kind, tuple(f.shape), type="fixed_sequence", sequence=sequence, allow_missing=f.allow_missing,
-                       default=None if d is None else np.asarray(d).reshape(-1).tolist()[:1])
+            return cls(kind, f.shape, type="fixed_sequence", sequence=sequence,
+                       allow_missing=f.allow_missing, default=None if d is None else np.asarray(d).reshape(-1).tolist())
         if kind_of == "VarLenFeature":
             return cls(kind, None, type="varlen", sequence=sequence)
         if kind_of == "SparseFeature":
