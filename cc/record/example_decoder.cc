@@ -308,8 +308,8 @@ void ExampleDecoder::decode_feature(size_t k, const RecordContext& ctx) {
     if (got == Kind::kNone || (!strict_ && n == 0)) {
       if (!fs.has_default && got == Kind::kNone)
         mismatch(ctx, present_[k] ? found_offset_[k] : ctx.offset,
-                 "feature '" + fs.name + "' (" + kind_name(fs.kind) + ") is required but " +
-                     (present_[k] ? "holds no list" : "missing") + " and the spec gives no default");
+                 "feature '" + fs.name + "' (" + kind_name(fs.kind) + ") is missing" +
+                     (present_[k] ? " (its Feature holds no list)" : "") + " and the spec gives no default");
       if (fs.has_default) {
         c.i64.resize(c.kind == Kind::kInt64 ? before : 0);
         c.f32.resize(c.kind == Kind::kFloat ? before : 0);

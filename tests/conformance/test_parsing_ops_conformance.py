@@ -199,9 +199,9 @@ def test_empty_serialized_without_defaults_should_fail(tmp_path):
     original = example(features=features({"c": feature()}))
     check_example(tmp_path, [original.SerializeToString()], feats,
                   tf_error=r"Feature: c \(data type: float\) is required",
-                  ff_error=r"record 0.*feature 'c' \(float\) is required but holds no list")
+                  ff_error=r"record 0.*feature 'c' \(float\) is missing \(its Feature holds no list\)")
     check_example(tmp_path, [b"", b""], feats, tf_error=r"Feature: c \(data type: float\) is required",
-                  ff_error=r"record 0.*feature 'c' \(float\) is required but missing")
+                  ff_error=r"record 0.*feature 'c' \(float\) is missing and the spec gives no default")
 
 
 def test_dense_not_matching_shape_should_fail(tmp_path):
