@@ -25,6 +25,8 @@ def register(subparsers):
     c.add_argument("--compression", choices=["none", "gzip", "zlib"], default="none")
     c.add_argument("--workers", type=int, help="encoding/compression threads (default: all cores)")
     c.add_argument("--spec", metavar="FILE", help="a spec JSON fixing kinds, shapes and dtypes instead of inferring them")
+    c.add_argument("--sequence", metavar="COL,...", default="",
+                   help="nested list columns (per row: a list of steps) to write as SequenceExample feature lists")
     c.add_argument("--resize", metavar="HxW", help="image folders: resize every image (Pillow)")
     c.add_argument("--image-format", choices=["jpeg", "png"], help="image folders: re-encode images")
     c.add_argument("--quality", type=int, default=95, help="JPEG quality when re-encoding (default 95)")
@@ -68,13 +70,16 @@ def run_convert(args) -> int:
     if args.runner:
         from tfforge.records import beam
 
+        if args.sequence:
+            raise SystemExit("tfforge: error: --sequence is not supported with --runner")
+
         paths = beam.convert(args.src, args.prefix, runner=args.runner, pipeline_args=args.pipeline_arg,
                              shards=args.shards, compression=args.compression, spec=args.spec)
     else:
         paths = records.convert(args.src, args.prefix, shards=args.shards, records_per_shard=args.records_per_shard,
                                 compression=args.compression, workers=args.workers, spec=args.spec,
                                 progress=not args.no_progress, resize=args.resize, image_format=args.image_format,
-                                quality=args.quality)
+                                quality=args.quality, sequence=args.sequence)
     elapsed = time.perf_counter() - start
     spec = records.spec(args.prefix)
     size = sum(os.path.getsize(p) for p in paths)

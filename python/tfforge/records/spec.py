@@ -199,6 +199,8 @@ class Feature:
         dt = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}[self.kind]
         default = None if self.default is None else list(self.default)
         if self.type == "fixed":
+            if default is not None and self.shape == ():
+                default = default[0]
             return tf.io.FixedLenFeature(list(self.shape), dt, default_value=default)
         if self.type == "fixed_sequence":
             return tf.io.FixedLenSequenceFeature(list(self.shape), dt, allow_missing=self.allow_missing,
