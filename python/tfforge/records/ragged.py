@@ -68,7 +68,7 @@ class Ragged:
 
     def to_tf(self):
         """This as a tf.RaggedTensor (imports TensorFlow)."""
-        from tfforge.records._tf import import_tensorflow
+        from tfforge._tf import import_tensorflow
 
         tf = import_tensorflow()
         inner = self.values.to_tf() if isinstance(self.values, Ragged) else tf.constant(self.values)

@@ -37,7 +37,7 @@ class SparseTriple(NamedTuple):
         return out
 
     def to_tf(self):
-        from tfforge.records._tf import import_tensorflow
+        from tfforge._tf import import_tensorflow
 
         tf = import_tensorflow()
         return tf.sparse.SparseTensor(self.indices, self.values, self.dense_shape)

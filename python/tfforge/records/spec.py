@@ -193,7 +193,7 @@ class Feature:
 
     def to_tf(self, name: str, varlen: str = "ragged"):
         """The tf.io feature this stands for (imports TensorFlow)."""
-        from tfforge.records._tf import import_tensorflow
+        from tfforge._tf import import_tensorflow
 
         tf = import_tensorflow()
         dt = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}[self.kind]
@@ -294,11 +294,8 @@ class Spec(Mapping):
         raise SpecError(f"cannot use a {type(spec).__name__} as a spec")
 
     def save(self, path: str) -> str:
-        tmp = f"{os.path.dirname(path) or '.'}/.{os.path.basename(path)}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        from tfforge._io import write_text
+        write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
         return path
 
     def to_native(self, names=None) -> list:
