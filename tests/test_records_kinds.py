@@ -230,7 +230,7 @@ def test_encoder_fills_defaults_for_missing_values(tmp_path):
     lambda p: records.write({"a": [1]}, p, records_per_shard=1.5),
     lambda p: records.Writer(p, sequence=[3]),
     lambda p: records.Writer(p, spec={"a": {"kind": "int64", "type": "fixed", "shape": None}}),
-    lambda p: records.Writer(p, spec={"a": {"kind": "int64", "shape": [2], "bogus": 1}}),
+    lambda p: records.Writer(p, spec={"a": {"kind": "int64", "shape": [2], "type": "fixd"}}),
     lambda p: Feature("int64", None, type="sparse", index_key=["i"], value_key="v", size=[1, 2]),
     lambda p: Feature("float", None, type="ragged", partitions=[("row_widths", "k")]),
     lambda p: Feature("float", (2,), type="fixed_sequence", default=[1, 2]),

@@ -135,3 +135,18 @@ def test_non_utf8_keys_never_raise_unicode_errors(tmp_path):
         list(records.read(path, spec={"ok": Feature("int64", ())}))
     report = records.verify(path, examples=True)
     assert not report.ok and report.errors[0]["record"] == 1 and "\\xff\\xfeid" in report.errors[0]["reason"]
+
+
+def test_sequence_example_entries_need_the_key_first(tmp_path):
+    # Context entry with the value before the key: TensorFlow's Example parser takes it, its
+    # SequenceExample parser does not; tfforge follows whichever the spec asks for.
+    rec = _ld(1, _ld(1, _ld(2, INT_1) + _ld(1, b"a")))
+    flat = {"a": tf.io.VarLenFeature(tf.int64)}
+    assert tf.io.parse_example([rec], flat)["a"].values.numpy().tolist() == [1]
+    seq = dict(context_features=flat, sequence_features={"s": tf.io.VarLenFeature(tf.int64)})
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.parse_sequence_example([rec], **seq)
+    path = _write(tmp_path, [rec])
+    assert next(iter(records.read(path, spec=Spec.from_tf(flat))))["a"].values.tolist() == [1]
+    with pytest.raises(CorruptRecordError, match=r"record 0, byte offset \d+: .*value before its key"):
+        list(records.read(path, spec=Spec.from_tf(**seq)))

@@ -39,8 +39,9 @@ bool valid_utf8(Span s) {
 
 // Calls fn(key, value, value_offset) for each entry of a map message (Features or FeatureLists);
 // offsets are absolute stream offsets. Strict: only entries, each exactly one key and one value.
+// key_first: TensorFlow's SequenceExample parser wants each entry's key before its value.
 template <typename Fn>
-void walk_map(Span msg, uint64_t base, bool strict, const char* what, Fn&& fn) {
+void walk_map(Span msg, uint64_t base, bool strict, bool key_first, const char* what, Fn&& fn) {
   Reader fr(msg, base);
   uint32_t field;
   WireType type;
@@ -65,6 +66,9 @@ void walk_map(Span msg, uint64_t base, bool strict, const char* what, Fn&& fn) {
         key = er.bytes();
         ++keys;
       } else if (field == 2 && type == wire::kLengthDelimited) {
+        if (strict && key_first && keys == 0)
+          throw ParseError(entry_off, std::string(what) + " entry gives its value before its key; TensorFlow's "
+                                      "SequenceExample parser rejects that");
         value = er.bytes();
         value_off = er.offset() - value.size;
         ++values;
@@ -98,9 +102,9 @@ void walk_record(Span record, const RecordContext& ctx, bool strict, bool lists,
       }
       Span msg = ex.bytes();
       if (field == 1)
-        walk_map(msg, ex.offset() - msg.size, strict, "Features", fn_feature);
+        walk_map(msg, ex.offset() - msg.size, strict, lists, "Features", fn_feature);
       else
-        walk_map(msg, ex.offset() - msg.size, strict, "FeatureLists", fn_list);
+        walk_map(msg, ex.offset() - msg.size, strict, lists, "FeatureLists", fn_list);
     }
   } catch (const ParseError& e) {
     corrupt(ctx, e.offset, e.what());

@@ -559,11 +559,15 @@ def test_serialized_containing_misaligned_ragged_feature_row_lengths(tmp_path):
     serialized = [m.SerializeToString() for m in original]
     # Deliberate difference from the TensorFlow installed here: upstream expects "values and partitions
     # are not aligned", a check newer than TF 2.21, which returns the batch's values re-partitioned
-    # across examples (row 0 takes row 1's five values). tfforge rejects it, as upstream does.
+    # across examples (row 0 takes row 1's five values). tfforge rejects it, as upstream does; its
+    # lenient mode gives TF 2.21's result for features without validate.
     rt = tf.io.parse_example(serialized, feats)["rt"]
     assert rt.to_list() == [[[1.0, 2.0, 3.0, 4.0, 5.0]], []]
     with pytest.raises(SpecError, match=r"case.tfrecord, record 0: Feature rt: values and partitions are not aligned"):
         _tfforge(tmp_path, serialized, Spec.from_tf(feats))
+    unvalidated = {"rt": RF(value_key="rt_values", partitions=[RF.RowLengths("rt_lengths")], dtype=tf.float32)}
+    got, _ = _tfforge(tmp_path, serialized, Spec.from_tf(unvalidated), strict=False)
+    assert got["rt"].tolist() == tf.io.parse_example(serialized, unvalidated)["rt"].to_list()
 
 
 # --- ParseSingleExampleTest -----------------------------------------------------------------------------

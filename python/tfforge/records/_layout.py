@@ -169,9 +169,50 @@ def _lengths_of(kind, part, m, key):
     raise AssertionError(kind)
 
 
-def _partitioned(name, f: Feature, values, unit_splits, parts, where, unit_row):
+def _batch_lengths(name, kind, pv, ps, units, where):
+    """TensorFlow's batched reading without validation: each unit's partition values are offset by the
+    unit's first item and applied to all the values at once (so a misaligned unit borrows its
+    neighbour's values). Returns (row lengths, rows per unit); what cannot form a ragged tensor at all
+    is an error, as in TensorFlow."""
+    per_unit = np.diff(ps)
+    start = np.repeat(units[:-1], per_unit)
+    n_items = int(units[-1])
+    if kind == "row_lengths":
+        lengths, rows = pv, per_unit
+    elif kind in ("row_splits", "row_limits"):
+        keep = np.ones(len(pv), bool)
+        if kind == "row_splits":
+            keep[ps[:-1][per_unit > 0]] = False
+        limits = (pv + start)[keep]
+        lengths = np.diff(np.insert(limits, 0, 0))
+        rows = np.maximum(per_unit - 1, 0) if kind == "row_splits" else per_unit
+    elif kind == "row_starts":
+        starts = pv + start
+        lengths = np.append(starts[1:], n_items) - starts
+        rows = per_unit
+    else:
+        rows = np.array([int(pv[a:b].max()) + 1 if b > a else 0 for a, b in zip(ps[:-1], ps[1:])], np.int64)
+        ids = pv + np.repeat(_cumsum0(rows)[:-1], per_unit)
+        total = int(rows.sum())
+        if len(ids) != n_items or (len(ids) and (ids.min() < 0 or ids.max() >= total or (np.diff(ids) < 0).any())):
+            lengths = np.array([-1])
+        else:
+            lengths = np.bincount(ids, minlength=total)
+    if (lengths < 0).any() or int(lengths.sum()) != n_items:
+        raise SpecError(f"Feature {name}: {kind} '{name}' do not form a valid RaggedTensor over the batch", **where(0))
+    return lengths.astype(np.int64), rows.astype(np.int64)
+
+
+def _cumsum0(counts) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _partitioned(name, f: Feature, values, unit_splits, parts, where, unit_row, checked=True):
     """Applies the ragged partitions (innermost first) to values grouped in units (examples or steps)
-    by unit_splits; parts: per non-uniform partition, (values, splits) of its key per unit."""
+    by unit_splits; parts: per non-uniform partition, (values, splits) of its key per unit. checked:
+    each unit's partitions must fit its own values (else TensorFlow's unvalidated batch reading)."""
     inner = values
     units = unit_splits
     for depth in range(len(f.partitions) - 1, -1, -1):
@@ -196,6 +237,11 @@ def _partitioned(name, f: Feature, values, unit_splits, parts, where, unit_row):
         if len(ps) != len(units):
             raise SpecError(f"Feature {name}: values and partitions are not aligned ('{arg}' has {len(ps) - 1} "
                             f"steps, the values {len(units) - 1})", **where(unit_row(0)))
+        if not checked:
+            flat, rows_per_unit = _batch_lengths(name, kind, pv, ps, units, where)
+            inner = Ragged.from_row_lengths(inner, flat)
+            units = _cumsum0(rows_per_unit)
+            continue
         lengths, rows_per_unit = [], np.zeros(len(counts), np.int64)
         for u in range(len(counts)):
             got = _lengths_of(kind, pv[ps[u]:ps[u + 1]], int(counts[u]), arg)
@@ -211,12 +257,13 @@ def _partitioned(name, f: Feature, values, unit_splits, parts, where, unit_row):
     return Ragged(inner, units)
 
 
-def _ragged(name, f: Feature, cols, where):
+def _ragged(name, f: Feature, cols, where, strict=True):
     values, splits, *steps = cols[(f.value_key or name, f.sequence)]
     values = _cast(values, f)
     parts = [None if k == "uniform_row_length" else cols[(v, f.sequence)] for k, v in f.partitions]
     if not f.sequence:
-        return _partitioned(name, f, values, splits, [p and p[:2] for p in parts], where, lambda u: u)
+        return _partitioned(name, f, values, splits, [p and p[:2] for p in parts], where, lambda u: u,
+                            strict or f.validate)
     # Feature lists: the partitions apply within each step; the rows then group the steps.
     step_splits = steps[0]
     step_row = np.repeat(np.arange(len(splits) - 1), np.diff(splits))
@@ -231,12 +278,14 @@ def _ragged(name, f: Feature, cols, where):
             raise SpecError(f"Feature {name}: values and partitions are not aligned (a partition's feature list has "
                             f"{np.diff(prow)[bad]} steps, the values' {np.diff(splits)[bad]})", **where(bad))
         per_step.append((pv, psteps))
-    inner = _partitioned(name, f, values, step_splits, per_step, where, lambda u: int(step_row[u]))
+    inner = _partitioned(name, f, values, step_splits, per_step, where, lambda u: int(step_row[u]),
+                         strict or f.validate)
     return Ragged(inner, splits)
 
 
-def assemble(spec: Spec, names, decoded: dict, rows: int, segments) -> Batch:
-    """The batch of features `names` from the decoder's columns."""
+def assemble(spec: Spec, names, decoded: dict, rows: int, segments, strict: bool = True) -> Batch:
+    """The batch of features `names` from the decoder's columns. strict: every example's ragged
+    partitions must fit its values; else, for features without validate, TensorFlow's batch reading."""
     cols = {(k[0], True) if isinstance(k, tuple) else (k, False): v for k, v in decoded.items()}
     where = _Where(segments)
     out, lengths = {}, {}
@@ -258,5 +307,5 @@ def assemble(spec: Spec, names, decoded: dict, rows: int, segments) -> Batch:
             triple = _sparse_feature(name, f, cols, where)
             out[name] = SparseTriple(triple.indices, _cast(triple.values, f), triple.dense_shape)
         else:
-            out[name] = _ragged(name, f, cols, where)
+            out[name] = _ragged(name, f, cols, where, strict)
     return Batch(out, lengths=lengths)

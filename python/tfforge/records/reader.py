@@ -129,7 +129,7 @@ class ReadIterator(Iterator):
         self.records += rows
         segments, self._segments = self._segments, []
         if not self._plain:
-            return _layout.assemble(self.spec, self.features, out, rows, segments)
+            return _layout.assemble(self.spec, self.features, out, rows, segments, self.strict)
         return {name: _column(v, s, self.spec[name], rows) for name, (v, s) in out.items()}
 
     def _generate(self):

@@ -179,10 +179,7 @@ class Feature:
         if not isinstance(d, Mapping) or "kind" not in d:
             raise SpecError(f"feature '{name}': expected an object with a 'kind', got {d!r}")
         known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise SpecError(f"feature '{name}': unknown field(s) {sorted(unknown)}")
-        args = dict(d)
+        args = {k: v for k, v in d.items() if k in known}  # other keys (notes of other tools) are ignored
         args.setdefault("shape", ())
         if args.get("default") is not None and args["kind"] == "bytes" and args.get("dtype") != "str":
             args["default"] = [v.encode("latin-1") if isinstance(v, str) else v for v in args["default"]]
