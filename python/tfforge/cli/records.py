@@ -172,8 +172,9 @@ def run_inspect(args) -> int:
     print(format_table([(os.path.basename(f["path"]), f["records"], f["bytes"], f["compression"]) for f in files],
                        ["file", "records", "bytes", "compression"]))
     print(f"\nspec ({source}):")
-    print(format_table([(name, f.kind, "variable" if f.varlen else str(list(f.shape)), f.dtype)
-                        for name, f in spec.items()], ["feature", "kind", "shape", "dtype"]))
+    print(format_table([(name, f.kind, "variable" if f.varlen else str(list(f.shape)), f.dtype,
+                         f.type + (" (feature list)" if f.sequence else ""))
+                        for name, f in spec.items()], ["feature", "kind", "shape", "dtype", "type"]))
     if spec.classes:
         print(f"classes: {', '.join(spec.classes)}")
     print()
