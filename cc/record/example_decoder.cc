@@ -1,5 +1,6 @@
 #include "record/example_decoder.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "error.h"

@@ -169,7 +169,7 @@ def _lengths_of(kind, part, m, key):
     raise AssertionError(kind)
 
 
-def _batch_lengths(name, kind, pv, ps, units, where):
+def _batch_lengths(name, kind, key, pv, ps, units, where):
     """TensorFlow's batched reading without validation: each unit's partition values are offset by the
     unit's first item and applied to all the values at once (so a misaligned unit borrows its
     neighbour's values). Returns (row lengths, rows per unit); what cannot form a ragged tensor at all
@@ -199,7 +199,7 @@ def _batch_lengths(name, kind, pv, ps, units, where):
         else:
             lengths = np.bincount(ids, minlength=total)
     if (lengths < 0).any() or int(lengths.sum()) != n_items:
-        raise SpecError(f"Feature {name}: {kind} '{name}' do not form a valid RaggedTensor over the batch", **where(0))
+        raise SpecError(f"Feature {name}: {kind} '{key}' do not form a valid RaggedTensor over the batch", **where(0))
     return lengths.astype(np.int64), rows.astype(np.int64)
 
 
@@ -238,7 +238,7 @@ def _partitioned(name, f: Feature, values, unit_splits, parts, where, unit_row, 
             raise SpecError(f"Feature {name}: values and partitions are not aligned ('{arg}' has {len(ps) - 1} "
                             f"steps, the values {len(units) - 1})", **where(unit_row(0)))
         if not checked:
-            flat, rows_per_unit = _batch_lengths(name, kind, pv, ps, units, where)
+            flat, rows_per_unit = _batch_lengths(name, kind, arg, pv, ps, units, where)
             inner = Ragged.from_row_lengths(inner, flat)
             units = _cumsum0(rows_per_unit)
             continue

@@ -177,8 +177,10 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     selects a subset. ``verify`` checks every record's data CRC. ``skip_corrupt`` skips damaged
     records instead of raising CorruptRecordError and lists them in ``.skipped`` of the iterator.
     """
-    if batch_size < 1:
-        raise SpecError("batch_size must be at least 1")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise SpecError(f"batch_size must be an int of at least 1, not {batch_size!r}")
+    if not isinstance(strict, bool):
+        raise SpecError(f"strict must be True or False, not {strict!r}")
     paths = resolve_paths(paths_or_glob)
     comp = _compression_arg(compression)
     s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], batch_size, comp, verify=verify,
