@@ -31,8 +31,8 @@ class Ragged:
         arrays = [np.asarray(r, dtype=dtype).reshape(-1) for r in rows]
         splits = np.zeros(len(arrays) + 1, dtype=np.int64)
         np.cumsum([len(a) for a in arrays], out=splits[1:])
-        if arrays:
-            values = np.concatenate(arrays)
+        if arrays:  # empty rows (float64 by numpy's default) do not decide the dtype
+            values = np.concatenate([a for a in arrays if a.size] or arrays)
         else:
             values = np.zeros(0, dtype=dtype or np.float32)
         if dtype is not None:
