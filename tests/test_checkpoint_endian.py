@@ -19,75 +19,109 @@ from tfforge import _native  # noqa: E402
 def varint(buf, pos):
     v = shift = 0
     while True:
-        b = buf[pos]; pos += 1
-        v |= (b & 0x7F) << shift; shift += 7
-        if not b & 0x80: return v, pos
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, pos
+
 
 def put_varint(v):
     out = bytearray()
-    while v >= 0x80: out.append(v & 0x7F | 0x80); v >>= 7
-    out.append(v); return bytes(out)
+    while v >= 0x80:
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
 
 def table_entries(raw):
+    """(key, value) of every entry of a table, through the footer's index block."""
     foot = raw[-48:]
-    _, p = varint(foot, 0); _, p = varint(foot, p); io_, p = varint(foot, p); isz, _ = varint(foot, p)
+    _, p = varint(foot, 0)
+    _, p = varint(foot, p)
+    index_off, p = varint(foot, p)
+    index_size, _ = varint(foot, p)
+
     def block(off, size):
-        b = raw[off:off + size]; n = struct.unpack_from("<I", b, len(b) - 4)[0]
-        p, lim, key, out = 0, len(b) - 4 - 4 * n, b"", []
-        while p < lim:
-            sh, p = varint(b, p); un, p = varint(b, p); vl, p = varint(b, p)
-            key = key[:sh] + b[p:p + un]; p += un; out.append((key, b[p:p + vl])); p += vl
+        b = raw[off:off + size]
+        n = struct.unpack_from("<I", b, len(b) - 4)[0]
+        p, limit, key, out = 0, len(b) - 4 - 4 * n, b"", []
+        while p < limit:
+            shared, p = varint(b, p)
+            unshared, p = varint(b, p)
+            length, p = varint(b, p)
+            key = key[:shared] + b[p:p + unshared]
+            p += unshared
+            out.append((key, b[p:p + length]))
+            p += length
         return out
-    res = []
-    for _, h in block(io_, isz):
-        o, q = varint(h, 0); s, _ = varint(h, q); res += block(o, s)
-    return res
+    entries = []
+    for _, handle in block(index_off, index_size):
+        off, q = varint(handle, 0)
+        size, _ = varint(handle, q)
+        entries += block(off, size)
+    return entries
+
+
+def _block(items):
+    """A block with a restart at every entry, and its trailer (type 0, masked CRC32C)."""
+    body, restarts = b"", []
+    for k, v in items:
+        restarts.append(len(body))
+        body += put_varint(0) + put_varint(len(k)) + put_varint(len(v)) + k + v
+    restarts = restarts or [0]
+    body += b"".join(struct.pack("<I", r) for r in restarts) + struct.pack("<I", len(restarts))
+    return body + b"\x00" + struct.pack("<I", _native.mask_crc32c(_native.crc32c(body + b"\x00")))
+
 
 def build_table(entries):
-    """One data block (restart at every entry), the empty metaindex block, the index block, footer."""
-    def blk(items):
-        body = b"".join(put_varint(0) + put_varint(len(k)) + put_varint(len(v)) + k + v for k, v in items)
-        offs, p = [], 0
-        for k, v in items:
-            offs.append(p); p += len(put_varint(0) + put_varint(len(k)) + put_varint(len(v))) + len(k) + len(v)
-        body += b"".join(struct.pack("<I", o) for o in (offs or [0])) + struct.pack("<I", len(offs or [0]))
-        return body + b"\x00" + struct.pack("<I", _native.mask_crc32c(_native.crc32c(body + b"\x00")))
-    data = blk(entries); dsize = len(data) - 5
-    meta_off = len(data); meta = blk([]); msize = len(meta) - 5
-    idx = blk([(entries[-1][0], put_varint(0) + put_varint(dsize))]); idx_off = meta_off + len(meta)
-    foot = put_varint(meta_off) + put_varint(msize) + put_varint(idx_off) + put_varint(len(idx) - 5)
-    return data + meta + idx + foot + bytes(40 - len(foot)) + struct.pack("<Q", 0xdb4775248b80fb57)
+    """One data block, the empty metaindex block, the index block, the footer."""
+    data = _block(entries)
+    meta_off, meta = len(data), _block([])
+    index = _block([(entries[-1][0], put_varint(0) + put_varint(len(data) - 5))])
+    index_off = meta_off + len(meta)
+    foot = put_varint(meta_off) + put_varint(len(meta) - 5) + put_varint(index_off) + put_varint(len(index) - 5)
+    return data + meta + index + foot + bytes(40 - len(foot)) + struct.pack("<Q", 0xdb4775248b80fb57)
+
 
 def entry_fields(v):
+    """(field number, start, end) of each field of a serialized BundleEntryProto."""
     p, out = 0, []
     while p < len(v):
-        start = p; tag, p = varint(v, p); wt = tag & 7
-        if wt == 0: _, p = varint(v, p)
-        elif wt == 2: n, p = varint(v, p); p += n
-        elif wt == 5: p += 4
-        elif wt == 1: p += 8
+        start = p
+        tag, p = varint(v, p)
+        kind = tag & 7
+        if kind == 0:
+            _, p = varint(v, p)
+        elif kind == 2:
+            n, p = varint(v, p)
+            p += n
+        else:
+            p += 4 if kind == 5 else 8
         out.append((tag >> 3, start, p))
     return out
+
 
 def to_big_endian(src, dst, widths):
     """A big-endian copy of a numeric checkpoint: header endianness BIG, every tensor's scalars
     byte-swapped (widths: bytes per swapped scalar), each entry's CRC32C over the swapped bytes."""
     c = ck.open(src)
-    raw = open(src + ".index", "rb").read()
     data = bytearray(open(src + ".data-00000-of-00001", "rb").read())
     out = []
-    for key, value in table_entries(raw):
+    for key, value in table_entries(open(src + ".index", "rb").read()):
         if key == b"":
-            out.append((key, value + b"\x10\x01")); continue
-        name = key.decode()
-        e = c.entry(name)
-        w = widths[name]
-        seg = np.frombuffer(bytes(data[e["offset"]:e["offset"] + e["size"]]), dtype=f"<u{w}").byteswap().tobytes()
-        data[e["offset"]:e["offset"] + e["size"]] = seg
-        crc = _native.mask_crc32c(_native.crc32c(seg))
+            out.append((key, value + b"\x10\x01"))  # endianness = BIG
+            continue
+        e = c.entry(key.decode())
+        lo, hi = e["offset"], e["offset"] + e["size"]
+        swapped = np.frombuffer(bytes(data[lo:hi]), dtype=f"<u{widths[key.decode()]}").byteswap().tobytes()
+        data[lo:hi] = swapped
         v = bytearray(value)
-        for f, s, t in entry_fields(value):
-            if f == 6: v[t - 4:t] = struct.pack("<I", crc)
+        for field, _, end in entry_fields(value):
+            if field == 6:
+                v[end - 4:end] = struct.pack("<I", _native.mask_crc32c(_native.crc32c(swapped)))
         out.append((key, bytes(v)))
     open(dst + ".index", "wb").write(build_table(out))
     open(dst + ".data-00000-of-00001", "wb").write(bytes(data))
