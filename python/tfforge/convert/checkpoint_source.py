@@ -11,9 +11,10 @@ import os
 
 from tfforge.convert import graph_edit
 from tfforge.convert.bundle import open_bundle
-from tfforge.convert.formats import checkpoint_prefix
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
 from tfforge.errors import ConversionError
+from tfforge.formats import checkpoint_prefix
+from tfforge.graph.outputs import detect_outputs
 
 
 def read_meta_graph(path: str):
@@ -87,7 +88,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:
-        outputs = graph_edit.detect_outputs(graph_def)
+        outputs = detect_outputs(graph_def)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
         notes.append(f"detected outputs: {', '.join(outputs)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from tfforge.convert import formats
+from tfforge import formats
 from tfforge.convert.frozen import atomic_write
 from tfforge.errors import ConversionError
 
