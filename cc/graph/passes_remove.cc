@@ -31,13 +31,14 @@ std::string port_suffix(const std::string& input) {
 
 }  // namespace
 
-// As transform_graph's remove_nodes: a node of a listed op with 1 to max_inputs inputs (control inputs
-// count; default 1) that is not a graph input or output is removed; consumers of its output read its
-// first input instead (port kept), consumers of its control edge depend on that input's node, and its
-// other inputs are dropped. tfforge keeps two kinds of node TensorFlow would remove: an Identity fed by a
-// Switch (TF1 cond/while use it as a branch pivot that control edges hang on; keep_switch_pivots=false
-// removes it like TensorFlow), and a node whose output port 1 or higher is read (TensorFlow leaves that
-// input dangling and fails the transform).
+// As transform_graph's remove_nodes: a node of a listed op with 1 to max_inputs data inputs (default 1;
+// control inputs do not count) that is not a graph input or output is removed; consumers of its output
+// read its first data input instead (port kept), consumers of its control edge depend on that input's
+// node, and its other inputs are dropped. Differences, each documented in docs/graph.md: tfforge keeps
+// an Identity fed by a Switch (a TF1 cond/while pivot that control edges hang on; keep_switch_pivots=false
+// removes it like TensorFlow) and a node whose output port 1 or higher is read (TensorFlow leaves that
+// input dangling and fails), and it leaves the removed node's other input nodes in the graph (TensorFlow
+// deletes them, even when other nodes read them; strip_unused_nodes drops them when unused).
 TFFORGE_GRAPH_PASS(remove_nodes) {
   auto ops = args.all("op");
   if (ops.empty())
@@ -52,13 +53,17 @@ TFFORGE_GRAPH_PASS(remove_nodes) {
   auto source = [&](const std::string& in) { return idx.at(input_node_name(in)); };
 
   std::vector<bool> removed(n, false);
+  auto data_inputs = [](const Node& node) {
+    return size_t(std::count_if(node.inputs.begin(), node.inputs.end(), [](auto& in) { return !is_control_input(in); }));
+  };
+  auto first_data = [](const Node& node) -> const std::string& {
+    return *std::find_if(node.inputs.begin(), node.inputs.end(), [](auto& in) { return !is_control_input(in); });
+  };
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
-    size_t k = node.inputs.size();
-    if (!op_set.count(node.op) || required.count(node.name) || k < 1 || int64_t(k) > max_inputs ||
-        is_control_input(node.inputs[0]))
-      continue;
-    const std::string& src_op = g.nodes[source(node.inputs[0])].op;
+    size_t k = data_inputs(node);
+    if (!op_set.count(node.op) || required.count(node.name) || k < 1 || int64_t(k) > max_inputs) continue;
+    const std::string& src_op = g.nodes[source(first_data(node))].op;
     if (keep_pivots && node.op == "Identity" && (src_op == "Switch" || src_op == "RefSwitch")) continue;
     removed[i] = true;
   }
@@ -82,7 +87,7 @@ TFFORGE_GRAPH_PASS(remove_nodes) {
         throw Error("GraphError", "remove_nodes: the removed nodes' inputs form a cycle").at_node(g.nodes[cur].name);
       state[cur] = 1;
       path.push_back(cur);
-      const std::string& first = g.nodes[cur].inputs[0];
+      const std::string& first = first_data(g.nodes[cur]);
       size_t next = source(first);
       if (!removed[next]) { result = first; break; }
       cur = next;

@@ -74,6 +74,8 @@ def detect(path: str | os.PathLike) -> str:
     if os.path.exists(path + ".index") or _is_checkpoint_part(path):
         return CHECKPOINT
     head, tail = _read_ends(path)
+    if os.path.basename(path) == "checkpoint" and head.lstrip().startswith(b"model_checkpoint_path"):
+        return CHECKPOINT  # the state file of a checkpoint directory
     if head[4:8] == b"TFL3":
         return TFLITE
     if head.startswith(_ZIP):
@@ -98,6 +100,8 @@ def checkpoint_prefix(path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if os.path.isdir(path):
         return _latest_in_dir(path)
+    if os.path.basename(path) == "checkpoint" and os.path.isfile(path):
+        return _latest_in_dir(os.path.dirname(path) or ".")
     if path.endswith((".index", ".meta")):
         return path[: path.rindex(".")]
     m = _SHARD.match(path)

@@ -268,14 +268,27 @@ def test_remove_multiple_inputs():
 
 
 def test_remove_nodes_control_inputs_follow_the_removed_node():
-    """remove_nodes.cc: `^removed` becomes `^its input`; a node with a control input has two inputs, so
-    only max_inputs=2 removes it (no upstream TEST)."""
-    data = graph_bytes(node("c", "Const"), node("dep", "NoOp"), node("id", "Identity", ["c", "^dep"]),
-                       node("out", "Neg", ["id", "^id"]))
+    """remove_nodes.cc: `^removed` becomes `^its input`; control inputs do not count toward max_inputs
+    and the removed node's own are dropped; duplicates are left as TensorFlow leaves them (no upstream
+    TEST)."""
+    data = graph_bytes(node("c", "Const"), node("dep", "NoOp"), node("id", "Identity", ["^dep", "c"]),
+                       node("id2", "Identity", ["id"]), node("out", "Neg", ["id2", "^id", "^id2", "^c"]))
     for nodes, _ in both(data, "remove_nodes(op=Identity)", [], ["out"]):
-        assert "id" in nodes
-    for nodes, _ in both(data, "remove_nodes(op=Identity, max_inputs=2)", [], ["out"]):
-        assert "id" not in nodes and nodes["out"].inputs == ["c", "^c"]
+        assert set(nodes) == {"c", "dep", "out"} and nodes["out"].inputs == ["c", "^c", "^c", "^c"]
+
+
+def test_remove_nodes_leaves_the_other_inputs_of_a_removed_node():
+    """DIFFERENCE: with max_inputs above 1, TensorFlow deletes a removed node's second and later input
+    nodes along with it (a dangling graph when something else reads them); tfforge leaves them, and
+    strip_unused_nodes drops them when nothing needs them."""
+    data = graph_bytes(node("c", "Const"), node("c2", "Const"), node("add", "Add", ["c", "c2"]),
+                       node("out", "Neg", ["add", "^add"]))
+    nodes, _ = ours(data, "remove_nodes(op=Add, max_inputs=2)", [], ["out"])
+    assert set(nodes) == {"c", "c2", "out"} and nodes["out"].inputs == ["c", "^c"]
+    nodes, _ = ours(data, "remove_nodes(op=Add, max_inputs=2) strip_unused_nodes", [], ["out"])
+    tf_result = theirs(data, "remove_nodes(op=Add, max_inputs=2)", [], ["out"])
+    for result in [nodes] + ([tf_result[0]] if tf_result else []):
+        assert set(result) == {"c", "out"} and result["out"].inputs == ["c", "^c"]
 
 
 def test_remove_nodes_argument_errors_match_tensorflow():
@@ -322,13 +335,13 @@ def test_remove_device():
 
 def test_set_device():
     """set_device_test.cc, SetDeviceTest.TestSetDevice"""
-    for nodes, _ in both(_device_graph("/device:CPU:0"), "set_device(device=/device:CPU:0)", [], ["mul_node1"]):
+    for nodes, _ in both(_device_graph("/device:CPU:0"), "set_device(device=\"/device:CPU:0\")", [], ["mul_node1"]):
         assert all(n.device == "/device:CPU:0" for n in nodes.values()) and len(nodes) == 7
 
 
 def test_set_device_if_default():
     """set_device_test.cc, SetDeviceTest.TestSetDeviceIfDefault"""
-    for nodes, _ in both(_device_graph("/device:CPU:0"), "set_device(device=/device:GPU:0, if_default=true)", [],
+    for nodes, _ in both(_device_graph("/device:CPU:0"), "set_device(device=\"/device:GPU:0\", if_default=true)", [],
                          ["mul_node1"]):
         assert nodes["mul_node1"].device == "/device:CPU:0" and nodes["add_node2"].device == "/device:GPU:1"
         for name in ("add_node3", "const_node1", "const_node2", "const_node3", "add_node4"):
@@ -338,12 +351,12 @@ def test_set_device_if_default():
 def test_set_device_boolean_is_read_like_tensorflow():
     """transform_utils.cc GetOneBoolParameter: true/false/1/0 only ("True" is an error)."""
     data = _device_graph("/device:CPU:0")
-    for nodes, _ in both(data, "set_device(device=/device:GPU:0, if_default=1)", [], ["mul_node1"]):
+    for nodes, _ in both(data, "set_device(device=\"/device:GPU:0\", if_default=1)", [], ["mul_node1"]):
         assert nodes["mul_node1"].device == "/device:CPU:0"
     with pytest.raises(TransformError, match="as a boolean:True"):
-        ours(data, "set_device(device=/device:GPU:0, if_default=True)", [], ["mul_node1"])
+        ours(data, "set_device(device=\"/device:GPU:0\", if_default=True)", [], ["mul_node1"])
     if TransformGraphWithStringInputs is not None:
-        assert tf_fails(data, "set_device(device=/device:GPU:0, if_default=True)", [], ["mul_node1"])
+        assert tf_fails(data, "set_device(device=\"/device:GPU:0\", if_default=True)", [], ["mul_node1"])
 
 
 # --- sort_by_execution_order_test.cc ----------------------------------------------------------------
@@ -429,7 +442,7 @@ def test_rename_node_fails_when_name_already_exists():
 
 def test_rename_attribute():
     """rename_attribute_test.cc, RenameAttributeTest.TestRenameAttribute"""
-    for nodes, _ in both(_attr_graph(), "rename_attribute(op_name=*, old_attribute_name=foo, new_attribute_name=baz)",
+    for nodes, _ in both(_attr_graph(), "rename_attribute(op_name=\"*\", old_attribute_name=foo, new_attribute_name=baz)",
                          [], ["mul_node1"]):
         for name in ("mul_node1", "add_node2"):
             assert "foo" not in nodes[name].attr and "baz" in nodes[name].attr and "bar" in nodes[name].attr
@@ -442,7 +455,7 @@ def test_rename_attribute():
 
 def test_remove_attribute():
     """remove_attribute_test.cc, RemoveAttributeTest.TestRemoveAttribute"""
-    for nodes, _ in both(_attr_graph(), "remove_attribute(op_name=*, attribute_name=foo)", [], ["mul_node1"]):
+    for nodes, _ in both(_attr_graph(), "remove_attribute(op_name=\"*\", attribute_name=foo)", [], ["mul_node1"]):
         assert "foo" not in nodes["mul_node1"].attr and "bar" in nodes["mul_node1"].attr
         assert "foo" not in nodes["add_node2"].attr and {"bar", "bob"} <= set(nodes["add_node2"].attr)
     for nodes, _ in both(_attr_graph(), "remove_attribute(op_name=Mul, attribute_name=foo)", [], ["mul_node1"]):
