@@ -90,8 +90,9 @@ def detect(path: str | os.PathLike) -> str:
     binary = _binary_kind(head)
     if binary is not None:
         return binary
-    raise FormatError("cannot tell what kind of model file this is: not a GraphDef, MetaGraphDef or SavedModel "
-                      "(binary or text), checkpoint, .tflite, .keras or .h5", path=path, offset=0)
+    raise FormatError(_name_hint(path) or "cannot tell what kind of model file this is: not a GraphDef, "
+                      "MetaGraphDef or SavedModel (binary or text), checkpoint, .tflite, .keras or .h5",
+                      path=path, offset=0)
 
 
 def checkpoint_prefix(path: str | os.PathLike) -> str:
@@ -145,6 +146,19 @@ def text_kind(path: str | os.PathLike) -> str | None:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+_NAME_HINTS = {
+    ".keras": "named .keras but not a zip archive (a .keras file is a zip of config.json and the weights)",
+    ".h5": "named .h5 but not an HDF5 file (bad signature)",
+    ".hdf5": "named .hdf5 but not an HDF5 file (bad signature)",
+    ".tflite": "named .tflite but not a TFLite flatbuffer (no TFL3 identifier at byte 4)",
+}
+
+
+def _name_hint(path: str) -> str | None:
+    """What a file's name promised when its content is none of the formats (for the error message)."""
+    return _NAME_HINTS.get(os.path.splitext(path)[1].lower())
+
 
 def _detect_dir(path: str) -> str:
     if any(os.path.isfile(os.path.join(path, n)) for n in ("saved_model.pb", "saved_model.pbtxt")):

@@ -4,8 +4,9 @@
 An output is a node nothing consumes (by data or control edge) that is not bookkeeping: not a constant,
 input, variable, initializer, saver/restore op, summary, assert or no-op, and not in the scopes TF1
 training adds (gradients/, save/, the optimizer's update ops, global_step, init). A training graph's loss
-is not an output either: when a graph has no other output, the user-named tensors the loss is computed
-from (the logits it takes) are, unless they already feed an output found the ordinary way.
+is not an output, nor are the loss's internals (nodes in the loss's name scope, shape queries on what the
+loss reads); the user-named tensors the loss is computed from (the logits it takes) are, unless they
+already feed an output found the ordinary way.
 
 Works on anything with nodes that have .name, .op and .inputs (a tfforge Graph) or .input (a TensorFlow
 GraphDef proto): no TensorFlow needed.
@@ -42,6 +43,7 @@ _TRAINING_SCOPE = re.compile(
 _GRADIENT_SHAPE = re.compile(r"^(?:.*/)?gradients(?:_\d+)?/Shape$")
 _GRAD_START = re.compile(r"^(?:.*/)?gradients(?:_\d+)?/(.+)_grad/")
 _GRAD_YS = re.compile(r"gradients(?:_\d+)?/grad_ys_\d+$")
+_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank"})
 _AUTO_NAME = re.compile(r"^(?:.*/)?[A-Z][A-Za-z0-9]*(?:_\d+)?$")  # TensorFlow's default op-type names
 
 
@@ -77,6 +79,10 @@ def detect_outputs(graph) -> list[str]:
         found.append(name)
     losses = _losses(nodes)
     if losses:
+        loss_inputs = _ancestors(losses, by_name)
+        scopes = tuple({loss + "/" for loss in losses} | {loss.split("/")[0] + "/" for loss in losses if "/" in loss})
+        found = [name for name in found if not name.startswith(scopes) and not (
+            by_name[name][0] in _SHAPE_OPS and all(node_of(i) in loss_inputs for i in by_name[name][1]))]
         feeding = _ancestors(found, by_name)
         for loss in losses:
             for source in _named_sources(loss, by_name):
