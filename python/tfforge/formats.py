@@ -48,7 +48,7 @@ _HDF5 = b"\x89HDF\r\n\x1a\n"
 _ZIP = b"PK\x03\x04"
 # The last 8 bytes of a LevelDB-style table (TensorFlow's lib/io/table_format): V1 checkpoints and V2 .index.
 _TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
-_SHARD = re.compile(r"(.*)(?:\.data)?-\d{5}-of-\d{5}$")
+_SHARD = re.compile(r"(.*?)(?:\.data)?-\d{5}-of-\d{5}$")
 _HEAD = 4096
 
 # Top-level field names of each message in text format.
