@@ -603,6 +603,21 @@ def test_merge_duplicate_quantizes():
     _check_same_values(data, "merge_duplicate_nodes", [], ["add_op"])
 
 
+def test_merge_keeps_identical_placeholders_unless_tensorflow_is_asked():
+    """DIFFERENCE: tfforge never merges ops that are fed, stateful or control flow (a fixed list; it has
+    no op registry). TensorFlow merges whatever its registry calls stateless, two identical unnamed
+    Placeholders included; engine=tensorflow runs the pass through TensorFlow's library."""
+    pytest.importorskip("tensorflow")
+    data = graph_bytes(node("a", "Placeholder", dtype="type: DT_FLOAT"), node("b", "Placeholder", dtype="type: DT_FLOAT"),
+                       _math("out", "Add", ["a", "b"]))
+    nodes, _ = ours(data, "merge_duplicate_nodes", [], ["out"])
+    assert set(nodes) == {"a", "b", "out"}
+    nodes, _ = ours(data, "merge_duplicate_nodes(engine=tensorflow)", [], ["out"])
+    assert set(nodes) == {"a", "out"} and nodes["out"].inputs == ["a", "a"]
+    with pytest.raises(TransformError, match="engine= takes one of"):
+        ours(data, "merge_duplicate_nodes(engine=fast)", [], ["out"])
+
+
 # --- transform_graph_test.cc ------------------------------------------------------------------------
 
 def test_parse_transform_parameters():
