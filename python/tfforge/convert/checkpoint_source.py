@@ -18,7 +18,7 @@ from tfforge.graph.outputs import detect_outputs
 
 
 def read_meta_graph(path: str):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
@@ -48,7 +48,7 @@ def checkpoint_keys(graph_def) -> dict[str, str]:
     """Variable node -> checkpoint key, read from the saver's restore ops: each Assign /
     AssignVariableOp fed (through Identity) by output i of a RestoreV2 node restores key i of that
     node's tensor_names constant."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     keys = {}
     for node in graph_def.node:
@@ -84,7 +84,7 @@ def _selected(name: str, include, exclude) -> bool:
 
 def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = None, outputs=None, inputs=None,
                       variables=None, exclude_variables=None, initializer_nodes=None) -> FrozenGraph:
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:
