@@ -157,3 +157,24 @@ def test_one_detector():
         __import__("tfforge.convert.formats")
     assert tg.detect_kind is formats.detect
     assert os.path.basename(formats.__file__) == "formats.py"
+
+
+@pytest.mark.tensorflow
+def test_freeze_reads_a_text_meta_graph(tmp_path):
+    """A .meta exported with as_text=True freezes like a binary one."""
+    tf = pytest.importorskip("tensorflow")
+    from tfforge.convert import freeze
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        w = v1.get_variable("w", [2, 2], initializer=v1.ones_initializer())
+        tf.matmul(x, w, name="y")
+        saver = v1.train.Saver()
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "model.ckpt"))
+        saver.export_meta_graph(str(tmp_path / "text.meta"), as_text=True)
+    assert formats.detect(tmp_path / "text.meta") == formats.META_GRAPH_TEXT
+    result = freeze(prefix, tmp_path / "frozen.pb", meta=str(tmp_path / "text.meta"))
+    assert result.outputs == ["y:0"]
+    assert tg.load(tmp_path / "frozen.pb").node("w").op == "Const"

@@ -18,12 +18,18 @@ from tfforge.graph.outputs import detect_outputs
 
 
 def read_meta_graph(path: str):
+    """A binary or text MetaGraphDef (told apart by content)."""
+    from google.protobuf import text_format
+    from tfforge import formats
     from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
     try:
-        meta.ParseFromString(data)
+        if formats.is_text(path):
+            text_format.Merge(data.decode("utf-8"), meta)
+        else:
+            meta.ParseFromString(data)
     except Exception as exc:
         raise ConversionError(f"not a MetaGraphDef: {exc}", path=path) from None
     return meta
