@@ -24,7 +24,7 @@ from tfforge.errors import CheckpointError
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
-__all__ = ["Checkpoint", "TensorInfo", "open", "write", "resolve_prefix", "is_checkpoint", "OBJECT_GRAPH_KEY"]
+__all__ = ["Checkpoint", "TensorInfo", "Writer", "open", "write", "resolve_prefix", "OBJECT_GRAPH_KEY"]
 
 
 @dataclass(frozen=True)
@@ -36,36 +36,11 @@ class TensorInfo:
     partitioned: bool    # stored as slices (a partitioned variable)
 
 
-_DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
-
-
 def resolve_prefix(path: str | os.PathLike) -> str:
     """The checkpoint prefix for PREFIX, PREFIX.index, PREFIX.data-*, or a directory whose
-    `checkpoint` state file names the latest checkpoint."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        state = os.path.join(path, "checkpoint")
-        latest = read_state(state) if os.path.isfile(state) else None
-        if latest is None:
-            raise CheckpointError("directory has no checkpoint state file naming a checkpoint", path=path)
-        return latest if os.path.isabs(latest) else os.path.join(path, latest)
-    if path.endswith(".index"):
-        return path[:-len(".index")]
-    return _DATA_SUFFIX.sub("", path)
-
-
-def is_checkpoint(path: str | os.PathLike) -> bool:
-    try:
-        return os.path.isfile(resolve_prefix(path) + ".index")
-    except CheckpointError:
-        return False
-
-
-def read_state(state_path: str) -> str | None:
-    """model_checkpoint_path of a `checkpoint` state file (a CheckpointState text proto)."""
-    with builtins.open(state_path, encoding="utf-8", errors="replace") as f:
-        m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', f.read(), re.M)
-    return _unescape(m.group(1)) if m else None
+    `checkpoint` state file names the latest checkpoint (tfforge.formats, the one format detector)."""
+    from tfforge.formats import checkpoint_prefix
+    return checkpoint_prefix(path)
 
 
 def _unescape(s: str) -> str:

@@ -11,18 +11,25 @@ import os
 
 from tfforge.checkpoint import Checkpoint
 from tfforge.convert import graph_edit
-from tfforge.convert.formats import checkpoint_prefix
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
 from tfforge.errors import ConversionError
+from tfforge.formats import checkpoint_prefix
+from tfforge.graph.outputs import detect_outputs
 
 
 def read_meta_graph(path: str):
+    """A binary or text MetaGraphDef (told apart by content)."""
+    from google.protobuf import text_format
+    from tfforge import formats
     from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
     try:
-        meta.ParseFromString(data)
+        if formats.is_text(path):
+            text_format.Merge(data.decode("utf-8"), meta)
+        else:
+            meta.ParseFromString(data)
     except Exception as exc:
         raise ConversionError(f"not a MetaGraphDef: {exc}", path=path) from None
     return meta
@@ -87,7 +94,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:
-        outputs = graph_edit.detect_outputs(graph_def)
+        outputs = detect_outputs(graph_def)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
         notes.append(f"detected outputs: {', '.join(outputs)}")
