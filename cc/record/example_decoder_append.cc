@@ -16,8 +16,12 @@ void ExampleDecoder::append_rows(ExampleDecoder& other) {
     c.bytes.insert(c.bytes.end(), o.bytes.begin(), o.bytes.end());
     c.bytes_offsets.reserve(c.bytes_offsets.size() + o.bytes_offsets.size() - 1);
     for (size_t i = 1; i < o.bytes_offsets.size(); ++i) c.bytes_offsets.push_back(o.bytes_offsets[i] + byte_base);
+    // A feature list's rows count steps and its steps count values; other rows count values.
+    const int64_t step_base = int64_t(c.step_splits.size()) - 1;
+    for (size_t i = 1; i < o.step_splits.size(); ++i) c.step_splits.push_back(o.step_splits[i] + value_base);
+    const int64_t row_base = spec_[k].sequence ? step_base : value_base;
     c.row_splits.reserve(c.row_splits.size() + o.row_splits.size() - 1);
-    for (size_t i = 1; i < o.row_splits.size(); ++i) c.row_splits.push_back(o.row_splits[i] + value_base);
+    for (size_t i = 1; i < o.row_splits.size(); ++i) c.row_splits.push_back(o.row_splits[i] + row_base);
   }
   rows_ += other.rows_;
   other.reset();

@@ -51,7 +51,7 @@ int64_t decode_parallel(ExampleDecoder& target, const RecordList& list, const st
       slices[k].dec = std::move(spare->back());
       spare->pop_back();
     } else {
-      slices[k].dec = std::make_unique<ExampleDecoder>(target.spec());
+      slices[k].dec = std::make_unique<ExampleDecoder>(target.spec(), target.strict());
     }
   }
   std::atomic<size_t> next{0};

@@ -21,7 +21,9 @@ def parse_batch(serialized, spec, *, features=None, varlen: str = "ragged"):
     """Parses a vector of serialized Examples with the native op: {name: tensor}. Fixed-length features
     are dense tensors of shape [rows, *shape] (a missing value takes the spec's default, else it is an
     error), variable-length ones ``tf.RaggedTensor`` (varlen="ragged") or ``tf.SparseTensor``
-    (varlen="sparse", as ``tf.io.VarLenFeature`` gives). Dtypes are the Example kinds' (int64, float32,
+    (varlen="sparse"), features of type "varlen" (``tf.io.VarLenFeature``) always ``tf.SparseTensor``.
+    Other types (sparse, fixed_sequence, ragged with partitions, SequenceExample feature lists) raise
+    SpecError. Dtypes are the Example kinds' (int64, float32,
     string), as ``Spec.to_tf()`` and ``tf.io.parse_example`` give."""
     from tfforge._tf import import_tensorflow
     from tfforge.ops._loader import load_library
@@ -31,27 +33,30 @@ def parse_batch(serialized, spec, *, features=None, varlen: str = "ragged"):
     if varlen not in ("ragged", "sparse"):
         raise SpecError(f"varlen must be 'ragged' or 'sparse', not {varlen!r}")
     names = list(features) if features is not None else list(spec)
-    dense, var = [], []
+    dense, ragged, sparse = [], [], []
     for name in names:
         if name not in spec:
             raise SpecError(f"feature {name!r} is not in the spec ({', '.join(spec)})")
         f = spec[name]
-        if f.kind not in _KINDS:
-            raise SpecError(f"feature {name!r}: kind {f.kind!r} is not supported by the tf.data bridge "
-                            f"(supported: {', '.join(_KINDS)}, fixed shape or variable length)")
-        (var if f.varlen else dense).append(name)
+        if f.kind not in _KINDS or f.sequence or not (f.plain or f.type == "varlen"):
+            raise SpecError(f"feature {name!r}: type {f.type!r}{' (a sequence feature)' if f.sequence else ''} "
+                            "is not supported by the tf.data bridge (supported: fixed, varlen and ragged features "
+                            "without partitions, in an Example); parse it with tf.io.parse_example")
+        if f.type == "varlen":
+            sparse.append(name)
+        elif f.varlen:
+            (ragged if varlen == "ragged" else sparse).append(name)
+        else:
+            dense.append(name)
     defaults = []
     for name in dense:
         f = spec[name]
         dt = _tf_dtype(tf, f.kind)
         defaults.append(tf.constant([], dt) if f.default is None else tf.constant(list(f.default), dt))
-    var_types = [_tf_dtype(tf, spec[n].kind) for n in var]
-    ragged = var if varlen == "ragged" else []
-    sparse = var if varlen == "sparse" else []
     out = load_library().tfforge_parse_example_batch(
         serialized, dense_defaults=defaults, dense_keys=dense, dense_shapes=[list(spec[n].shape) for n in dense],
-        ragged_keys=ragged, sparse_keys=sparse, Tragged=var_types if ragged else [],
-        Tsparse=var_types if sparse else [], num_ragged=len(ragged), num_sparse=len(sparse))
+        ragged_keys=ragged, sparse_keys=sparse, Tragged=[_tf_dtype(tf, spec[n].kind) for n in ragged],
+        Tsparse=[_tf_dtype(tf, spec[n].kind) for n in sparse], num_ragged=len(ragged), num_sparse=len(sparse))
     dense_values, ragged_values, ragged_splits, sp_idx, sp_values, sp_shapes = out
     result = dict(zip(dense, dense_values))
     for i, name in enumerate(ragged):
