@@ -125,3 +125,25 @@ def test_workers_argument_is_checked(files):
     for bad in (0, -1, 1.5, True, 5000):
         with pytest.raises(SpecError, match="workers"):
             records.read(files, workers=bad)
+
+
+def test_feature_lists_and_partitions_decode_the_same_on_workers(tmp_path):
+    path = str(tmp_path / "seq.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for i in range(600):
+            steps = [tf.train.Feature(int64_list=tf.train.Int64List(value=list(range(s % 3 + i % 2))))
+                     for s in range(i % 4)]
+            w.write(tf.train.SequenceExample(
+                context=tf.train.Features(feature={"id": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}),
+                feature_lists=tf.train.FeatureLists(feature_list={"tok": tf.train.FeatureList(feature=steps)}),
+            ).SerializeToString())
+    spec = records.Spec.from_tf(context_features={"id": tf.io.FixedLenFeature([], tf.int64)},
+                                sequence_features={"tok": tf.io.RaggedFeature(tf.int64)})
+
+    def rows(workers):
+        out = []
+        for b in records.read(path, batch_size=250, spec=spec, workers=workers):
+            out.append((b["id"].tolist(), repr(b["tok"].tolist() if hasattr(b["tok"], "tolist") else b["tok"])))
+        return out
+
+    assert rows(4) == rows(1)
