@@ -23,7 +23,6 @@ from tfforge.records.raw import path_arg
 from tfforge.records.spec import _SHARD_RE, Feature, Spec, load, spec_path
 
 _GLOB_CHARS = set("*?[")
-_AHEAD = 16  # batches a worker may finish ahead of the file being yielded (ordered reads of several files)
 SHARD_GLOB = "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].tfrecord*"
 _SHARD_NAME = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})(?P<ext>\.tfrecord(?:\.gz|\.zz)?)?$")
 
@@ -210,9 +209,8 @@ class ReadIterator(Iterator):
                           "see .skipped of the iterator read() returned", stacklevel=3)
 
     def _generate_by_file(self):
-        """Files on worker threads, each with a queue of its own; batches are yielded file by file, in
-        order (each file's last batch may be short). A file ahead of the one being yielded may hold up
-        to _AHEAD finished batches before its worker waits."""
+        """Files on worker threads, each with a queue of its own (two batches deep); batches are yielded
+        file by file, in order (each file's last batch may be short)."""
         stop = threading.Event()
         cond = threading.Condition()
         slots: dict = {}
@@ -233,7 +231,7 @@ class ReadIterator(Iterator):
                     idx, path = next(todo, (None, None))
                     if path is None:
                         return
-                    q = slots[idx] = queue.Queue(maxsize=_AHEAD)
+                    q = slots[idx] = queue.Queue(maxsize=2)
                     cond.notify_all()
                 try:
                     decoder = self._decoder()
