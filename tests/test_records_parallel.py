@@ -57,12 +57,8 @@ def test_workers_give_the_same_batches_as_one(files):
     one = list(records.read(files, batch_size=256, spec=_spec(), workers=1))
     for workers in (2, 3, 8):
         many = list(records.read(files, batch_size=256, spec=_spec(), workers=workers))
+        assert [len(b["label"]) for b in many] == [len(b["label"]) for b in one]
         assert _rows(many) == _rows(one)
-        # Files are read whole on the workers: batches are full except each file's last.
-        assert [len(b["label"]) for b in many] == [256, 256, 188, 256, 256, 151, 256, 256, 114]
-    for workers in (1, 2, 5):  # one file: each batch decoded in slices, the batches of one worker
-        single = list(records.read(files[0], batch_size=100, spec=_spec(), workers=workers))
-        assert [len(b["label"]) for b in single] == [100] * 7 and _rows(single) == _rows(one)[:700]
 
 
 def test_parallel_read_equals_tensorflow(files):

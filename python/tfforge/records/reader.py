@@ -179,8 +179,8 @@ class ReadIterator(Iterator):
         return _native.ExampleDecoder(entries, self.strict)
 
     def _generate(self):
-        if len(self.paths) > 1 and self.workers > 1:
-            yield from (self._generate_unordered() if not self.ordered else self._generate_by_file())
+        if not self.ordered and len(self.paths) > 1 and self.workers > 1:
+            yield from self._generate_unordered()
             return
         decoder = self._decoder()
         for path in self.paths:
@@ -207,75 +207,6 @@ class ReadIterator(Iterator):
             self.skipped.extend(reader.skipped)
             warnings.warn(f"{path}: skipped {len(reader.skipped)} corrupt record(s) or region(s); "
                           "see .skipped of the iterator read() returned", stacklevel=3)
-
-    def _generate_by_file(self):
-        """Files on worker threads, each with a queue of its own (two batches deep); batches are yielded
-        file by file, in order (each file's last batch may be short)."""
-        stop = threading.Event()
-        cond = threading.Condition()
-        slots: dict = {}
-        todo = iter(enumerate(self.paths))
-
-        def put(q, item) -> bool:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def work():
-            while not stop.is_set():
-                with cond:
-                    idx, path = next(todo, (None, None))
-                    if path is None:
-                        return
-                    q = slots[idx] = queue.Queue(maxsize=2)
-                    cond.notify_all()
-                try:
-                    decoder = self._decoder()
-                    reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
-                    done, segments = 0, []
-                    while not stop.is_set():
-                        want = self.batch_size - decoder.rows
-                        segments.append((decoder.rows, path, done))
-                        got = reader.decode(decoder, want)
-                        done += got
-                        if decoder.rows == self.batch_size or (got < want and decoder.rows):
-                            rows = decoder.rows
-                            if not put(q, ("batch", (decoder.finish(), rows, segments))):
-                                return
-                            segments = []
-                        if got < want:
-                            break
-                    put(q, ("end", (path, reader)))
-                except BaseException as exc:  # handed to the consumer, raised there
-                    put(q, ("error", exc))
-                    return
-
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(min(self.workers, len(self.paths)))]
-        for t in threads:
-            t.start()
-        try:
-            for idx in range(len(self.paths)):
-                with cond:
-                    while idx not in slots:
-                        cond.wait(0.1)
-                    q = slots.pop(idx)
-                while True:
-                    what, item = q.get()
-                    if what == "batch":
-                        yield self._columns(*item)
-                    elif what == "error":
-                        raise item
-                    else:
-                        self._note_skipped(*item)
-                        break
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
 
     def _generate_unordered(self):
         """Files on worker threads, one decoder each; batches come in the order they are finished (each
@@ -381,11 +312,10 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     selects a subset. ``verify`` checks every record's data CRC. ``skip_corrupt`` skips damaged
     records instead of raising CorruptRecordError and lists them in ``.skipped`` of the iterator.
 
-    Decoding runs on ``workers`` threads (default: every core this process may use). Several files
-    are read on the workers at once and their batches yielded file by file, rows in file order (each
-    file's last batch may then be short); one file has each batch's records decoded in slices on the
-    workers (the batches are those of one worker). ``ordered=False`` yields the files' batches as they
-    are done instead (order not kept).
+    Decoding runs on ``workers`` threads (default: every core this process may use), each batch's
+    records split between them, so rows come in file order and the batches are the same as with one
+    worker. ``ordered=False`` instead reads whole files on the workers at once and yields batches as
+    they are done (each file's last batch may be short): faster with many small shards, order not kept.
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise SpecError(f"batch_size must be an integer of at least 1, not {batch_size!r}")
