@@ -11,14 +11,17 @@ from tfforge._console import format_table
 
 
 def table(report: dict) -> str:
+    """One row per op, direction, shape, dtype and variant; speed-up is the variant's time over the op's."""
     m = report["machine"]
     rows = [[r["op"], r["direction"], r["shape"], r["dtype"], r["variant"], f"{r['median_ms']:.3f}",
-             f"{r['tfforge_speedup']:.2f}x", f"{r['gbps']:.1f}", f"{r['pct_of_bandwidth']:.0f}%"]
+             f"{r['spread_pct']:.0f}%", f"{r['speedup']:.2f}x", f"{r['gbps']:.1f}", f"{r['pct_of_bandwidth']:.0f}%"]
             for r in report["results"]]
+    load = m.get("load_average")
     head = (f"device: {m['device']}  measured memory bandwidth: {m['measured_bandwidth_gbps']:.1f} GB/s  "
-            f"TensorFlow {m['tensorflow']}  CPU allocator: {m.get('cpu_allocator', 'default')}")
+            f"TensorFlow {m.get('tensorflow', '?')}  CPU allocator: {m.get('cpu_allocator', 'default')}"
+            + (f"  load average: {load[0]:.1f} on {m['cpu_count']} CPUs" if load else ""))
     return head + "\n" + format_table(
-        rows, ["op", "direction", "shape", "dtype", "variant", "median ms", "tfforge speedup", "GB/s", "% of bw"])
+        rows, ["op", "direction", "shape", "dtype", "variant", "median ms", "spread", "speed-up", "GB/s", "% of bw"])
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -39,7 +42,7 @@ def write_json(report: dict, path) -> Path:
     return path
 
 
-def write_png(report: dict, path, title: str = "tfforge fused ops vs TensorFlow built-ins") -> Path | None:
+def write_png(report: dict, path, title: str = "op vs reference composition") -> Path | None:
     """Grouped bars of median time per case and variant; returns None when matplotlib is missing."""
     try:
         import matplotlib
