@@ -49,7 +49,8 @@ def test_bench_op_times_any_function_against_its_reference(tmp_path):
     rep = json.loads(out.stdout)
     rows = rep["results"]
     assert len(rows) == 2 * 2 * 2 * 3  # shapes x dtypes x directions x variants
-    assert {(r["shape"], r["dtype"]) for r in rows} == {(s, d) for s in ("16x32", "8x64") for d in ("float32", "bfloat16")}
+    cases = {(s, d) for s in ("16x32", "8x64") for d in ("float32", "bfloat16")}
+    assert {(r["shape"], r["dtype"]) for r in rows} == cases
     assert {r["variant"] for r in rows} == {"op", "reference", "xla"}
     assert all(r["speedup"] == 1.0 for r in rows if r["variant"] == "op")
     assert rep["machine"]["cpu_count"] >= 1 and "load_average" in rep["machine"]

@@ -122,7 +122,8 @@ def bench_op(name: str, fn, reference=None, make_inputs=None, shapes=((8192, 102
         try:
             tf.as_dtype(dtype)
         except TypeError:
-            raise TfforgeError(f"bad dtype {dtype!r}: expected a TensorFlow dtype name such as float32 or bfloat16") from None
+            raise TfforgeError(f"bad dtype {dtype!r}: expected a TensorFlow dtype name such as float32 or "
+                               "bfloat16") from None
     variants = [(labels[0], fn, False)]
     if reference is not None:
         variants.append((labels[1], reference, False))
@@ -146,7 +147,8 @@ def bench_op(name: str, fn, reference=None, make_inputs=None, shapes=((8192, 102
                     try:
                         samples = sample(call, reps, warmup=2, sync=True)
                     except LookupError as exc:  # no gradient registered
-                        raise TfforgeError(f"{name} {direction}: {exc}; register a gradient or leave out --backward") from None
+                        raise TfforgeError(f"{name} {direction}: {exc}; register a gradient or leave out "
+                                           "--backward") from None
                     times[label] = samples
                     if progress:
                         progress(f"{name} {direction} {'x'.join(map(str, shape))} {dtype} {label}: "

@@ -71,3 +71,28 @@ def write_png(report: dict, path, title: str = "op vs reference composition") ->
     _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
+
+
+def write_barh_png(path, labels, values, colors, xlabel: str, title: str, log_x: bool = False) -> Path | None:
+    """A horizontal bar per labelled value, annotated; returns None when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(values) + 1.2))
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    ax.invert_yaxis()
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path

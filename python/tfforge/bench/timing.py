@@ -66,5 +66,6 @@ def sample(fn, reps: int, warmup: int = 0, min_seconds: float = 0.0, sync: bool 
 
 
 def median_ms(fn, *, warmup: int = 2, reps: int = 10, min_seconds: float = 0.0) -> float:
-    """Median milliseconds of ``fn()`` over ``reps`` calls of TensorFlow work (more if ``min_seconds`` is not reached)."""
+    """Median milliseconds of ``fn()`` over ``reps`` calls of TensorFlow work (more if ``min_seconds`` is not
+    reached)."""
     return sample(fn, reps, warmup=warmup, min_seconds=min_seconds, sync=True).median * 1e3

@@ -68,7 +68,8 @@ def _emit(args, rep: dict, stem: str, title: str) -> int:
                    report.write_png(rep, Path(args.out) / f"{stem}.png", title=title)]
         if not args.json:
             for path in written:
-                print(f"wrote {path}" if path else f"{stem}.png skipped: install matplotlib (pip install 'tfforge[bench]')")
+                print(f"wrote {path}" if path
+                      else f"{stem}.png skipped: install matplotlib (pip install 'tfforge[bench]')")
     return 0
 
 

@@ -58,7 +58,8 @@ def assert_close(actual, expected, dtype=None, tol: float | None = None, relativ
     limit = tol * max(1.0, scale) if tol is not None else tolerance(dtype, scale)
     err = max_error(actual, expected)
     if not err <= limit:
-        raise AssertionError(f"{what + ': ' if what else ''}max abs error {err:.3g} exceeds {limit:.3g} ({_name(dtype)})")
+        prefix = f"{what}: " if what else ""
+        raise AssertionError(f"{prefix}max abs error {err:.3g} exceeds {limit:.3g} ({_name(dtype)})")
     return err
 
 
@@ -83,7 +84,8 @@ def check_values(op, reference, shapes, dtypes=("float32",), make_inputs=None, t
             got = tf.nest.flatten(op(*inputs))
             want = tf.nest.flatten(reference(*[_as_float32(t) for t in inputs]))
             if len(got) != len(want):
-                raise AssertionError(f"shape {tuple(shape)} {dtype}: op gives {len(got)} outputs, reference {len(want)}")
+                raise AssertionError(f"shape {tuple(shape)} {dtype}: op gives {len(got)} outputs, "
+                                     f"reference {len(want)}")
             for i, (g, w) in enumerate(zip(got, want)):
                 if tuple(g.shape) != tuple(w.shape):
                     raise AssertionError(f"shape {tuple(shape)} {dtype}: output {i} has shape {tuple(g.shape)}, "

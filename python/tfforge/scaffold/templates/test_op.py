@@ -78,7 +78,7 @@ def test_keras_model_trains_and_saves(tmp_path):
     model.fit(x, y, epochs=1, verbose=0)
     testing.check_saved_model(model, [x[:4]], imports=["{{name}}"], directory=tmp_path,
                               tol=1e-6)
-    model.save(tmp_path / "model.keras")
-    again = keras.models.load_model(tmp_path / "model.keras")
+    model.save(str(tmp_path / "model.keras"))
+    again = keras.models.load_model(str(tmp_path / "model.keras"))
     np.testing.assert_allclose(again(x[:4]), model(x[:4]), atol=1e-6)
 {{/keras}}
