@@ -20,7 +20,7 @@ DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
 
 def rand(shape, seed=0, scale=1.0, offset=0.0):
     """A float32 numpy array (tests also do numpy math on it): tfforge.testing.random's values."""
-    return np.asarray(testing.random(shape, "float32", seed, scale=scale, offset=offset))
+    return np.array(testing.random(shape, "float32", seed, scale=scale, offset=offset))
 
 
 def keras_layer_norm(x, gamma, beta, epsilon=1e-3):
