@@ -1,7 +1,7 @@
-"""Times {{name}} against its reference composition, plain and under XLA{{#grad}}, forward and
-backward{{/grad}}, with tfforge's harness (`tfforge bench op`); prints a table and writes {{name}}.json
-and {{name}}.png into --out (default: this directory). Options: --shapes 8192x1024,... --dtypes
-float32,bfloat16 --device cpu|gpu --reps N --json.
+"""Times {{name}} against its reference composition, plain and under XLA, with tfforge's harness
+(`tfforge bench op`); prints a table and writes {{name}}.json and {{name}}.png into --out
+(default: this directory). Options: --shapes 8192x1024,... --dtypes float32,bfloat16 --device cpu|gpu
+--reps N --json.
 """
 
 import sys
