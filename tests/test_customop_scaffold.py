@@ -85,7 +85,7 @@ def test_generated_project_passes_style_checks(tmp_path, flags):
         assert not text.endswith("\n\n") and text.endswith("\n"), path
     cmake = (root / "CMakeLists.txt").read_text()
     assert "find_package(tfforge CONFIG REQUIRED" in cmake and "tfforge::tensorflow" in cmake
-    assert ("tfforge::cuda" in cmake) == ("--cuda" in flags)
+    assert ("PRIVATE tfforge::cuda" in cmake) == ("--cuda" in flags)
     readme = (root / "README.md").read_text()
     assert readme.count("```bash") == 2
 

@@ -13,6 +13,7 @@ def check_shape_function(op, specs, inputs, expected=None) -> list:
     given, that the static shapes equal ``expected`` (lists with None, or None for unknown rank).
     Returns the static shapes."""
     tf = import_tensorflow()
+    inputs = [tf.convert_to_tensor(t) for t in inputs]
     fn = tf.function(op)
     concrete = fn.get_concrete_function(*specs)
     static = [t.shape for t in tf.nest.flatten(concrete.structured_outputs)]
