@@ -107,7 +107,8 @@ def test_installed_project_passes_its_own_tests(installed):
     env = _env(root)
     env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
     out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=root, env=env)
-    assert re.search(r"\b(\d+) passed", out.stdout) and "failed" not in out.stdout and "skipped" not in out.stdout
+    summary = out.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed(, \d+ warnings?)? in .*", summary), summary  # no failure, error or skip
 
 
 def test_installed_project_records_its_build(installed):
