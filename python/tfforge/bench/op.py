@@ -77,7 +77,8 @@ def resolve(spec: str):
 def default_inputs(fn, shape, dtype, seed: int = 0):
     """Inputs for ``fn`` from its signature: the first required parameter gets ``shape``, every other
     required positional parameter a vector as long as the last axis (a bias, a scale)."""
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     params = [p for p in inspect.signature(fn).parameters.values()
               if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -89,7 +90,8 @@ def default_inputs(fn, shape, dtype, seed: int = 0):
 
 
 def _compiled(fn, direction: str, jit: bool):
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     if direction == "fwd":
         return tf.function(fn, jit_compile=jit)
@@ -114,7 +116,8 @@ def bench_op(name: str, fn, reference=None, make_inputs=None, shapes=((8192, 102
              bandwidth_gbps: float = 0.0, labels=LABELS, progress=None) -> list[Result]:
     """Times ``fn`` (and ``reference``, plain and under XLA) over shapes x dtypes x directions; ``labels``
     names the three variants in the results. ``make_inputs(shape, dtype)`` defaults to :func:`default_inputs`."""
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     from tfforge.bench.timing import sample
 
@@ -178,7 +181,8 @@ def report(results: list[Result], device: str, bandwidth_gbps: float, **machine)
 
 def run(name: str, fn, reference=None, device: str = "cpu", bandwidth_gbps: float | None = None, **options) -> dict:
     """Measures the bandwidth roofline, then :func:`bench_op`; returns the report."""
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     from tfforge.bench.bandwidth import measured_gbps
 

@@ -14,8 +14,8 @@ DTYPES = ("float32", "float16", "bfloat16")
 
 def functions(op: str):
     """(fused op, built-in composition) with the epsilons the Keras layers use."""
-    import keras
-    import tensorflow as tf
+    from tfforge import _tf
+    tf, keras = _tf.tf(), _tf.keras()
 
     import tfforge.ops as tfops
     return {
@@ -28,7 +28,8 @@ def functions(op: str):
 
 
 def _inputs(op: str):
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     def make(shape, dtype, seed: int = 0):
         rng = np.random.default_rng(seed)
@@ -40,7 +41,8 @@ def _inputs(op: str):
 def run(ops=OPS, shapes=((8192, 1024),), dtypes=("float32",), device: str = "cpu", directions=DIRECTIONS,
         reps: int = 10, bandwidth_gbps: float | None = None, progress=None) -> dict:
     """Runs the comparison; returns {"machine": {...}, "results": [row as dict, ...]}."""
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     from tfforge.bench import op as harness
     from tfforge.bench.bandwidth import measured_gbps

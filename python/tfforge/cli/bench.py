@@ -69,7 +69,7 @@ def _emit(args, rep: dict, stem: str, title: str) -> int:
         if not args.json:
             for path in written:
                 print(f"wrote {path}" if path
-                      else f"{stem}.png skipped: install matplotlib (pip install 'tfforge[bench]')")
+                      else f"{stem}.png skipped: install matplotlib (pip install matplotlib)")
     return 0
 
 

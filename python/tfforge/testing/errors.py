@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tfforge.ops._loader import import_tensorflow
+from tfforge._tf import import_tensorflow
 
 
 def check_bad_inputs(op, cases, graph: bool = True) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfforge.ops._loader import import_tensorflow
+from tfforge._tf import import_tensorflow
 from tfforge.testing.values import TOLERANCE, _name, max_error, random
 
 # Central differences in float32 with this step are good to a few 1e-3 for unit-scale functions.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfforge.ops._loader import import_tensorflow
+from tfforge._tf import import_tensorflow
 
 _CHILD = """
 import json, sys

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfforge.ops._loader import import_tensorflow
+from tfforge._tf import import_tensorflow
 from tfforge.testing.values import max_error
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfforge.ops._loader import import_tensorflow
+from tfforge._tf import import_tensorflow
 
 # Max abs error against a float32 reference on unit-scale outputs: the output dtype's rounding for |y| <= ~4
 # (float16: 10-bit mantissa, bfloat16: 7-bit), a little more than float32's for float32 itself.

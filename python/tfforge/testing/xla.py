@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from tfforge.ops._loader import import_tensorflow
+from tfforge._tf import import_tensorflow
 from tfforge.testing.values import assert_close
 
 
