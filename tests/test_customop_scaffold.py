@@ -16,6 +16,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 from tfforge._build import cmake_dir  # noqa: E402
+from tfforge.errors import TfforgeError  # noqa: E402
+from tfforge.scaffold import write_project  # noqa: E402
 
 BIN = str(Path(sys.executable).parent)
 
@@ -68,7 +70,8 @@ def test_cmake_dir_holds_the_package():
 
 @pytest.mark.parametrize("flags", [(), ("--grad", "--keras"), ("--cuda", "--grad", "--keras")])
 def test_generated_project_passes_style_checks(tmp_path, flags):
-    root = _new_op(tmp_path, "style_op", *flags)
+    root = tmp_path / "style_op"
+    write_project("style_op", root, **{f.strip("-"): True for f in flags})
     files = [p for p in root.rglob("*") if p.is_file()]
     assert {p.relative_to(root).as_posix() for p in files} >= {
         "pyproject.toml", "CMakeLists.txt", "README.md", "cc/style_op_op.cc", "src/style_op/__init__.py",
@@ -91,15 +94,16 @@ def test_generated_project_passes_style_checks(tmp_path, flags):
 
 
 def test_bad_names_and_existing_directories_are_refused(tmp_path):
-    for name, message in [("BiasSwish", "bad op name"), ("op_2d", "bad op name"), ("relu", "TensorFlow already has")]:
-        out = subprocess.run([sys.executable, "-m", "tfforge", "new-op", name, "--dir", tmp_path / name],
-                             capture_output=True, text=True, env=_env(tmp_path))
-        assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr
+    for name, message in [("BiasSwish", "bad op name"), ("op_2d", "bad op name"), ("x" * 33, "at most 32"),
+                          ("relu", "TensorFlow already has")]:
+        with pytest.raises(TfforgeError, match=message):
+            write_project(name, tmp_path / "p")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "x").write_text("")
     out = subprocess.run([sys.executable, "-m", "tfforge", "new-op", "fine_op", "--dir", tmp_path / "taken"],
                          capture_output=True, text=True, env=_env(tmp_path))
-    assert out.returncode == 1 and "not an empty directory" in out.stderr
+    assert out.returncode == 1 and "not an empty directory" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "p").exists()
 
 
 def test_installed_project_passes_its_own_tests(installed):
@@ -151,6 +155,8 @@ def cuda_project(tmp_path_factory):
     return _new_op(tmp_path_factory.mktemp("newop_cuda"), "demo_cuda", "--cuda", "--grad")
 
 
+# Two more TensorFlow op builds (a few minutes on a small machine): behind the slow marker.
+@pytest.mark.slow
 def test_cuda_project_compiles_device_code_with_nvcc(cuda_project):
     nvcc = shutil.which("nvcc")
     if nvcc is None:
@@ -162,6 +168,7 @@ def test_cuda_project_compiles_device_code_with_nvcc(cuda_project):
     assert b".nv_fatbin" in library  # the ELF section holding the kernel's device code
 
 
+@pytest.mark.slow
 def test_cuda_project_builds_cpu_only_without_nvcc(cuda_project):
     cuda_dirs = {str(Path(p).parent) for p in (shutil.which("nvcc"), "/usr/local/cuda/bin/nvcc") if p}
     path = os.pathsep.join(d for d in [BIN] + os.environ.get("PATH", "").split(os.pathsep)
