@@ -33,6 +33,12 @@ def run(args) -> int:
         print(f"{report.a} vs {report.b}: {report.samples} samples"
               + (f" (TFLite via {report.interpreter})" if report.interpreter else ""))
         print(report.table())
-    if args.tolerance is not None and report.max_abs > args.tolerance:
-        return 1
+    if args.tolerance is not None:
+        import sys
+        over = [o for o in report.outputs if not o.max_abs <= args.tolerance]  # NaN fails too
+        for o in over:
+            print(f"tfforge: error: output {o.a!r}: max abs error {o.max_abs:.6g} exceeds --tolerance "
+                  f"{args.tolerance:g} by {o.max_abs - args.tolerance:.6g}", file=sys.stderr)
+        if over:
+            return 1
     return 0

@@ -13,6 +13,7 @@ from tfforge.convert import graph_edit
 from tfforge.convert.bundle import open_bundle
 from tfforge.convert.formats import checkpoint_prefix
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
+from tfforge.convert.v1_checkpoint import V1Checkpoint, is_v1_checkpoint
 from tfforge.errors import ConversionError
 
 
@@ -31,8 +32,8 @@ def read_meta_graph(path: str):
 def load_graph(src: str, graph: str | None = None, meta: str | None = None):
     """(checkpoint prefix, GraphDef, MetaGraphDef or None)."""
     prefix = checkpoint_prefix(src)
-    if not os.path.exists(prefix + ".index"):
-        raise ConversionError("no checkpoint here (missing .index)", path=prefix)
+    if not os.path.exists(prefix + ".index") and not is_v1_checkpoint(prefix):
+        raise ConversionError("no checkpoint here (neither a V2 .index file nor a V1 checkpoint file)", path=prefix)
     if graph:
         return prefix, read_graph_def(graph), None
     meta_path = meta or prefix + ".meta"
@@ -83,8 +84,15 @@ def _selected(name: str, include, exclude) -> bool:
 
 def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = None, outputs=None, inputs=None,
                       variables=None, exclude_variables=None, initializer_nodes=None) -> FrozenGraph:
+    prefix, graph_def, _ = load_graph(src, graph, meta)
+    return freeze_graph_def(prefix, graph_def, outputs=outputs, inputs=inputs, variables=variables,
+                            exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
+
+
+def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variables=None, exclude_variables=None,
+                     initializer_nodes=None) -> FrozenGraph:
+    """A TF1 GraphDef whose variables the checkpoint PREFIX holds -> FrozenGraph pruned to `outputs`."""
     from tfforge.convert._tf import tf
-    prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:
         outputs = graph_edit.detect_outputs(graph_def)
@@ -96,7 +104,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
     graph_def = graph_edit.inline_functions(graph_edit.prune(graph_def, roots), roots)
-    bundle = open_bundle(prefix)
+    bundle = V1Checkpoint(prefix) if is_v1_checkpoint(prefix) else open_bundle(prefix)
     weights, frozen = {}, {}
     for node in graph_def.node:
         if node.op not in graph_edit.VARIABLE_OPS or not _selected(node.name, variables, exclude_variables):
@@ -120,6 +128,12 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
         notes.append(f"kept as variables (not frozen): {', '.join(left)}")
     if initializer_nodes:
         notes.append(f"run these nodes once before inference: {', '.join(initializer_nodes)}")
-    inputs = inputs or [n.name for n in graph_def.node if n.op in ("Placeholder", "PlaceholderWithDefault")]
+    if not inputs:
+        # A PlaceholderWithDefault is optional: not an input of signatures or parity checks unless named.
+        inputs = [n.name for n in graph_def.node if n.op == "Placeholder"]
+        optional = [n.name for n in graph_def.node if n.op == "PlaceholderWithDefault"]
+        if optional:
+            notes.append(f"optional inputs (PlaceholderWithDefault, fed only when named in --inputs): "
+                         f"{', '.join(optional)}")
     return FrozenGraph(graph_def, weights, inputs=[graph_edit.node_of(i) for i in inputs],
                        outputs=[o if ":" in o else o + ":0" for o in outputs], notes=notes)

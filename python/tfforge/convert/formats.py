@@ -6,6 +6,7 @@ import os
 import re
 import zipfile
 
+from tfforge.convert.v1_checkpoint import is_v1_checkpoint
 from tfforge.errors import ConversionError
 
 KERAS = "keras"            # Keras 3 .keras zip (config.json + model.weights.h5)
@@ -29,7 +30,7 @@ def detect(path: str) -> str:
             return CHECKPOINT
         raise ConversionError("directory is neither a SavedModel (no saved_model.pb) nor a checkpoint "
                               "directory (no `checkpoint` file)", path=path)
-    if os.path.exists(path + ".index"):
+    if os.path.exists(path + ".index") or is_v1_checkpoint(path):
         return CHECKPOINT
     if not os.path.exists(path):
         raise ConversionError("no such file or directory (nor a checkpoint prefix with a .index file)", path=path)
@@ -77,10 +78,10 @@ def checkpoint_prefix(path: str) -> str:
         prefix = m.group(1).encode().decode("unicode_escape")
         if not os.path.isabs(prefix):
             prefix = os.path.join(path, prefix)
-        if not os.path.exists(prefix + ".index"):
+        if not os.path.exists(prefix + ".index") and not is_v1_checkpoint(prefix):
             # Checkpoints moved with their directory keep absolute paths of the old place.
             moved = os.path.join(path, os.path.basename(prefix))
-            if os.path.exists(moved + ".index"):
+            if os.path.exists(moved + ".index") or is_v1_checkpoint(moved):
                 return moved
             raise ConversionError(f"the `checkpoint` file names {prefix}, which has no .index file", path=state)
         return prefix
