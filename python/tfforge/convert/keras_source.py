@@ -63,7 +63,10 @@ def _load_error(exc, path) -> ConversionError:
     function or class it will not import, Lambda layers under safe_mode."""
     if isinstance(exc, ConversionError):
         return exc
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = str(exc)
+    if "Exception encountered:" in text:  # Keras wraps the cause after the whole layer config
+        text = text.rsplit("Exception encountered:", 1)[1]
+    text = " ".join(text.split()) or type(exc).__name__
     if len(text) > 300:
         text = text[:300] + " ..."
     if "safe_mode" in text or "Lambda" in text:
