@@ -294,13 +294,14 @@ def test_freeze_saved_model_signature_outputs(upstream, name, tags, tmp_path):
 
 def test_single_partitioned_variable(upstream, tmp_path, capsys):
     """Upstream FreezeGraphTest.testSinglePartitionedVariable: freezing to output `save/restore_all`
-    fails cleanly (upstream: assertRaises(ValueError)); tfforge: ConversionError (a ValueError-free
-    RuntimeError subclass, see docs) in the API and one line with exit 1 in the CLI."""
+    fails cleanly (upstream: assertRaises(ValueError), freeze_graph.py's "Models containing partition
+    variables cannot be converted"); tfforge: ConversionError naming the partition (tfforge's errors
+    are RuntimeErrors, a documented difference) and one line with a non-zero exit in the CLI."""
     root, inputs, oracle, _ = upstream
     assert oracle["partitioned"]["ok"] is False and oracle["partitioned"]["type"] == "ValueError"
     graph = tmp_path / "input_graph.pbtxt"
     graph.write_bytes((root / "partitioned" / "input_graph.pb").read_bytes())
-    with pytest.raises(ConversionError):
+    with pytest.raises(ConversionError, match="partitioned"):
         freeze(inputs["partitioned"], tmp_path / "out.pb", graph=str(graph), outputs="save/restore_all")
     assert not (tmp_path / "out.pb").exists()
     code = cli_main(["freeze", inputs["partitioned"], str(tmp_path / "cli.pb"), "--graph", str(graph),

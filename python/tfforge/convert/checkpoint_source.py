@@ -44,10 +44,11 @@ def load_graph(src: str, graph: str | None = None, meta: str | None = None):
     return prefix, meta_graph.graph_def, meta_graph
 
 
-def checkpoint_keys(graph_def) -> dict[str, str]:
+def checkpoint_keys(graph_def, sliced: dict | None = None) -> dict[str, str]:
     """Variable node -> checkpoint key, read from the saver's restore ops: each Assign /
     AssignVariableOp fed (through Identity) by output i of a RestoreV2 node restores key i of that
-    node's tensor_names constant."""
+    node's tensor_names constant. Partitions restored from a slice of a key go into `sliced`
+    (variable -> (key, slice spec)) instead."""
     from tfforge.convert._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     keys = {}
@@ -70,6 +71,8 @@ def checkpoint_keys(graph_def) -> dict[str, str]:
             if slices is not None and slices.op == "Const":
                 spec = tf().make_ndarray(slices.attr["value"].tensor).reshape(-1)
                 if port < len(spec) and spec[port]:
+                    if sliced is not None and port < len(values):
+                        sliced[graph_edit.node_of(node.input[0])] = (values[port].decode(), spec[port].decode())
                     continue  # a slice of a partitioned variable: not handled by key
         if port < len(values):
             keys[graph_edit.node_of(node.input[0])] = values[port].decode()
@@ -99,7 +102,8 @@ def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variable
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
         notes.append(f"detected outputs: {', '.join(outputs)}")
-    keys = checkpoint_keys(graph_def)
+    sliced = {}
+    keys = checkpoint_keys(graph_def, sliced)
     roots = list(outputs) + list(initializer_nodes or [])
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
@@ -113,6 +117,11 @@ def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variable
                                       node.attr["shared_name"].s else node.name)
         if key not in bundle:
             key = node.name if node.name in bundle else key
+        if key not in bundle and node.name in sliced:
+            whole, spec = sliced[node.name]
+            raise ConversionError(f"this variable is the slice {spec!r} of the partitioned checkpoint tensor "
+                                  f"{whole!r}; partitioned variables cannot be frozen (freeze_graph.py refuses "
+                                  "them too)", path=prefix, node=node.name)
         if key not in bundle:
             raise ConversionError(f"the checkpoint has no tensor {key!r} for this variable", path=prefix, node=node.name)
         value = bundle.get(key)
