@@ -275,6 +275,10 @@ def test_freeze_saved_model(upstream, name, tags, tmp_path):
     assert abs(float(np.squeeze(output)) - 2.0) < 1e-5
     assert oracle[name]["ok"], oracle[name]
     _assert_same_as_oracle(out, outputs[name])
+    cli_out = tmp_path / "cli.pb"
+    assert cli_main(["freeze", inputs[name], str(cli_out), "--signature", "", "--outputs", "output_node",
+                     "--tags", tags]) == 0
+    _assert_same_as_oracle(cli_out, outputs[name])
 
 
 @pytest.mark.parametrize("name,tags", [("empty_tags_set", ""), ("default_tags_set", "serve")])
