@@ -223,3 +223,27 @@ def test_keep_tfforge_ops_as_custom_ops_says_what_a_runtime_needs(tfforge_layers
     assert b"TfforgeLayerNorm" in dst.read_bytes()
     assert "must register a kernel" in captured.out and "not verified" in captured.out
     _one_line_error(capsys, ["verify", tfforge_layers_model, dst], "custom op TfforgeLayerNorm")
+
+
+def test_garbage_tflite_is_one_line_not_a_crash(models, tmp_path, capsys):
+    """TensorFlow's interpreter segfaults on an unverified flatbuffer; ai_edge_litert's verifier rejects it."""
+    pytest.importorskip("ai_edge_litert")
+    path = tmp_path / "garbage.tflite"
+    path.write_bytes(b"1234TFL3" + b"\xff" * 64)
+    _one_line_error(capsys, ["verify", models / "m.keras", path], "garbage.tflite", "not a valid .tflite")
+
+
+@pytest.mark.parametrize("argv", [["verify", "M", "M", "--samples", "0"], ["verify", "M", "M", "--samples", "-3"],
+                                  ["convert", "M", "OUT", "--samples", "0"]])
+def test_samples_must_be_positive(models, tmp_path, capsys, argv):
+    argv = [str(models / "m.keras") if a == "M" else str(tmp_path / "o.tflite") if a == "OUT" else a for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2 and "--samples" in capsys.readouterr().err
+    with pytest.raises(ConversionError, match="at least 1"):
+        verify(str(models / "m.keras"), str(models / "m.keras"), samples=0)
+
+
+def test_representative_prefix_matching_nothing(models, tmp_path, capsys):
+    _one_line_error(capsys, ["convert", models / "m.keras", tmp_path / "o.tflite", "--quantize", "int8",
+                             "--representative", tmp_path / "nothere"], "nothere", "no such .npz file or TFRecord")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tfforge.cli.freeze import add_freeze_options
+from tfforge.cli.verify import positive_int
 
 
 def _signature(text):
@@ -45,7 +46,7 @@ def register(subparsers):
     p.add_argument("--no-verify", action="store_true", help="skip the parity check")
     p.add_argument("--keep-failed", action="store_true",
                    help="keep DST when the conversion or its parity check fails (removed by default)")
-    p.add_argument("--samples", type=int, default=4, help="random samples for the parity check")
+    p.add_argument("--samples", type=positive_int, default=4, help="random samples for the parity check")
     p.add_argument("--data", help=".npz with inputs for the parity check")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)

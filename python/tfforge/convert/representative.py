@@ -52,6 +52,9 @@ def calibration_feeds(spec: str, inputs, samples: int = 32) -> dict:
 def _tfrecord_batches(prefix: str, inputs, limit: int):
     """Reads Examples whose features are named like the model inputs from PREFIX* shard files: with
     tfforge.records' native reader (and the spec beside the shards) when it is built in, else tf.data."""
+    if not glob.glob(glob.escape(prefix) + "*"):
+        raise ConversionError("no such .npz file or TFRecord prefix (no file name starts with it), and not "
+                              "`random`", path=prefix)
     try:
         from tfforge.records import read
     except ImportError:

@@ -123,7 +123,10 @@ class TFLiteRunner(Runner):
             self.interpreter_name = "ai_edge_litert"
         except ImportError:
             pass
-        except (RuntimeError, ValueError):  # e.g. Select TF (Flex) ops, which TensorFlow's interpreter links
+        except (RuntimeError, ValueError) as exc:  # e.g. Select TF (Flex) ops, which TensorFlow's interpreter links
+            if "not a valid Flatbuffer" in str(exc):  # TensorFlow's interpreter would crash on it: stop here
+                raise ConversionError("not a valid .tflite file (the flatbuffer verifier rejects it)",
+                                      path=os.fspath(path), offset=0) from None
             self.interp = None
         try:
             if self.interp is None:

@@ -43,6 +43,8 @@ class ParityReport:
 def sample_inputs(infos, samples: int, seed: int = 0) -> dict:
     """Random inputs for each (name, shape, dtype): unknown batch dimensions get `samples`, other
     unknown dimensions 8."""
+    if samples < 1:
+        raise ConversionError(f"samples must be at least 1, not {samples}")
     rng = np.random.default_rng(seed)
     feeds = {}
     for info in infos:
