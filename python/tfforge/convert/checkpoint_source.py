@@ -18,7 +18,7 @@ from tfforge.errors import ConversionError
 
 
 def read_meta_graph(path: str):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
@@ -49,7 +49,7 @@ def checkpoint_keys(graph_def, sliced: dict | None = None) -> dict[str, str]:
     AssignVariableOp fed (through Identity) by output i of a RestoreV2 node restores key i of that
     node's tensor_names constant. Partitions restored from a slice of a key go into `sliced`
     (variable -> (key, slice spec)) instead."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     keys = {}
     for node in graph_def.node:
@@ -95,7 +95,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
 def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variables=None, exclude_variables=None,
                      initializer_nodes=None) -> FrozenGraph:
     """A TF1 GraphDef whose variables the checkpoint PREFIX holds -> FrozenGraph pruned to `outputs`."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     notes = []
     if not outputs:
         outputs = graph_edit.detect_outputs(graph_def)

@@ -6,7 +6,8 @@ import os
 import tempfile
 
 from tfforge.convert import formats
-from tfforge.convert.frozen import atomic_write
+from tfforge._io import write_bytes
+from tfforge._tf import native_stderr_quiet
 from tfforge.errors import ConversionError
 
 QUANTIZE = ("none", "dynamic", "float16", "int8")
@@ -16,7 +17,7 @@ def _converter_for(src, kind, frozen_loader, signature, tags, safe_mode, decompo
     """(TFLiteConverter, input TensorInfos, tfforge ops kept in the graph). Models that use tfforge's
     custom ops go through their frozen graph, where the ops are rewritten (or, with decompose=False,
     listed)."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.convert.decompose import uses_tfforge_ops
     from tfforge.convert.runners import GraphRunner, KerasRunner, SavedModelRunner
     t = tf()
@@ -69,7 +70,7 @@ def export_tflite(src, dst, *, quantize="none", representative=None, select_tf_o
     """Writes DST (.tflite) atomically; returns its size in bytes. Things the user should know (custom
     ops a runtime must provide) are appended to `notes` when given."""
     import warnings
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     check_options(quantize, representative)
     t = tf()
     src = os.fspath(src)
@@ -104,13 +105,14 @@ def export_tflite(src, dst, *, quantize="none", representative=None, select_tf_o
         converter.target_spec.supported_ops = ops
         converter.allow_custom_ops = allow_custom_ops
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), native_stderr_quiet():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 data = converter.convert()
         except Exception as exc:
             hint = "" if select_tf_ops else " (ops TFLite lacks can run through --select-tf-ops)"
             raise ConversionError(f"TFLite conversion failed: {str(exc).strip().splitlines()[-1]}{hint}", path=src) from None
-    atomic_write(os.fspath(dst), data)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    write_bytes(os.fspath(dst), data)
     if kept and notes is not None:
         notes.append(f"the .tflite holds the custom op(s) {', '.join(kept)} (inputs, outputs and attributes as "
                      "tfforge's TensorFlow ops of those names, attributes in the op's flexbuffer options): a runtime "

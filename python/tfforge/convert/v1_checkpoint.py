@@ -45,7 +45,7 @@ class V1Checkpoint:
     """The subset of the bundle reader's interface freeze uses: `key in ckpt`, `get(key)`, `keys()`."""
 
     def __init__(self, prefix: str):
-        from tfforge.convert._tf import tf
+        from tfforge._tf import tf
         files = shard_files(prefix)
         if not files:
             raise ConversionError("not a V1 checkpoint (no table file at this prefix)", path=prefix)
