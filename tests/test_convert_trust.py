@@ -24,11 +24,12 @@ RNG = np.random.default_rng(11)
 
 
 def _one_line_error(capsys, argv, *needles):
-    """Runs the CLI in-process: a non-zero exit, exactly one line on stderr naming `needles`."""
+    """Runs the CLI in-process: exit 1 (bad input, not an internal error), exactly one line on stderr
+    naming `needles`."""
     code = cli_main([str(a) for a in argv])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert code != 0, err
+    assert code == 1, err
     assert len(lines) == 1 and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[0], lines[0]
