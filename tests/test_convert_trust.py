@@ -181,6 +181,11 @@ def test_failed_conversion_leaves_nothing_unless_asked(tmp_path, capsys):
     line = _one_line_error(capsys, ["convert", prefix, dst, "--outputs", "y", "--data", empty, "--keep-failed"],
                            "kept as asked")
     assert str(dst) in line and (dst / "saved_model.pb").exists()
+    frozen = tmp_path / "frozen.pb"  # an older file the failed run replaced goes too: it is not that file any more
+    frozen.write_bytes(b"old")
+    with pytest.raises(ConversionError, match="no array for input 'x'"):
+        convert(prefix, frozen, outputs="y", data=str(empty))
+    assert not frozen.exists()
 
 
 def test_int8_parity_runs_on_the_calibration_data(models, tmp_path):

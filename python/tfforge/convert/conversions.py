@@ -156,7 +156,7 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
     check_options(quantize, representative)
     if to != "tflite" and quantize != "none":
         raise ConversionError(f"--quantize applies to TFLite exports, not --to {to}")
-    existed = os.path.lexists(dst)
+    before = _identity(dst)
     try:
         return _convert(src, dst, to, verify=verify, samples=samples, data=data, inputs=inputs, outputs=outputs,
                         signature=signature, tags=tags, signatures=signatures, assets=assets, quantize=quantize,
@@ -164,7 +164,7 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
                         decompose=decompose, safe_mode=safe_mode, graph=graph, meta=meta, clear_devices=clear_devices,
                         variables=variables, exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
     except BaseException as exc:
-        if not existed and os.path.lexists(dst):
+        if _identity(dst) not in (None, before):  # this run wrote DST (new, or replacing an older file)
             if keep_failed:
                 if isinstance(exc, ConversionError):
                     exc.message += f" (the output was kept as asked: {dst})"
@@ -267,6 +267,15 @@ def _verify(result, src, dst, to, kind, *, samples, data, signature, tags, safe_
     result.parity.a, result.parity.b = src, dst
     if feeds is not None:
         result.notes.append(f"parity measured on the {result.parity.samples} calibration samples of {calibration}")
+
+
+def _identity(path: str):
+    """(inode, mtime) of PATH, None when it does not exist: tells a file this run wrote from one it found."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _target_from_name(dst: str) -> str:
