@@ -22,12 +22,7 @@ OUTPUT_NAMES = {"dst", "out", "output", "prefix", "logdir"}
 # report the installation: covered by the parse-level cases only.
 NO_RUN = {("bench", "ops"), ("demo",), ("doctor",)}
 # (command, case) -> why it still fails, for findings outside the CLI frame. Keep empty when possible.
-KNOWN: dict[tuple[str, str], str] = {
-    ("records convert", "--shards 0"): "records CLI accepts --shards 0 (issue 10; records area)",
-    ("records convert", "--workers 0"): "records CLI accepts --workers 0 (records area)",
-    ("records head", "-n -1"): "records head accepts -n -1 (issue 10; records area)",
-    ("records inspect", "-n -1"): "records inspect accepts -n -1 (records area)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def commands(parser=None, prefix=()):

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "python/buffer.h"
+#include "python/records_common.h"
 #include "python/registry.h"
 #include "record/batch_writer.h"
 #include "record/columns.h"
@@ -18,6 +19,8 @@ namespace py = pybind11;
 using namespace tfforge::record;
 using tfforge::py::byte_view;
 using tfforge::py::ByteView;
+using tfforge::py::key_bytes;
+using tfforge::py::SignalPoll;
 
 namespace {
 
@@ -82,7 +85,7 @@ std::shared_ptr<PyBatch> make_batch(const py::list& columns, int64_t rows) {
     py::tuple t = py::reinterpret_borrow<py::tuple>(h);
     if (t.size() != 5) throw py::value_error("column tuples are (name, kind, values, row_splits, width)");
     Column c;
-    c.name = t[0].cast<std::string>();
+    c.name = key_bytes(t[0]);
     c.kind = parse_kind(t[1].cast<std::string>());
     py::object values = t[2];
     size_t n = 0;
@@ -197,10 +200,10 @@ TFFORGE_BINDINGS(records_write) {
       .def("__len__", [](const EncodedBuffer& b) { return b.enc.size; });
 
   py::class_<FileWriter>(m, "FileWriter", "A TFRecord file written under a temporary name until commit().")
-      .def(py::init([](const std::string& path, const std::string& compression, int level) {
-             return std::make_unique<FileWriter>(path, parse_compression(compression), level);
+      .def(py::init([](const std::string& path, const std::string& compression, int level, bool atomic) {
+             return std::make_unique<FileWriter>(path, parse_compression(compression), level, atomic);
            }),
-           py::arg("path"), py::arg("compression") = "", py::arg("level") = -1)
+           py::arg("path"), py::arg("compression") = "", py::arg("level") = -1, py::arg("atomic") = true)
       .def(
           "write_record",
           [](FileWriter& w, const py::object& data) {
@@ -209,8 +212,11 @@ TFFORGE_BINDINGS(records_write) {
             w.write_record(v.data(), v.size());
           },
           py::arg("data"))
+      .def("flush", &FileWriter::flush, py::call_guard<py::gil_scoped_release>())
+      .def("finish", &FileWriter::finish, py::call_guard<py::gil_scoped_release>())
       .def("commit", &FileWriter::commit, py::arg("final_path") = "", py::call_guard<py::gil_scoped_release>())
-      .def("abort", &FileWriter::abort)
+      .def("abort", &FileWriter::abort, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("committed", &FileWriter::committed)
       .def_property_readonly("path", &FileWriter::path)
       .def_property_readonly("temp_path", &FileWriter::temp_path)
       .def_property_readonly("open", &FileWriter::open)
@@ -223,8 +229,13 @@ TFFORGE_BINDINGS(records_write) {
       [](const PyBatch& b, const std::vector<std::tuple<FileWriter*, int64_t, int64_t>>& targets, int workers) {
         std::vector<WriteTarget> t;
         for (auto& [w, begin, end] : targets) t.push_back({w, begin, end});
-        py::gil_scoped_release release;
-        write_batch(b.batch, t, workers);
+        try {
+          py::gil_scoped_release release;
+          SignalPoll poll(1);  // called once per encoded chunk (a few MB)
+          write_batch(b.batch, t, workers, [&poll] { return poll.check(); });
+        } catch (const Interrupted&) {
+          throw py::error_already_set();
+        }
       },
       py::arg("batch"), py::arg("targets"), py::arg("workers") = 0,
       "Encodes the batch's rows into files: targets are (FileWriter, begin_row, end_row); workers 0 = all cores.");

@@ -98,7 +98,8 @@ size_t encode_chunk(const ExampleEncoder& enc, int64_t begin, int64_t end, std::
 
 }  // namespace
 
-void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers) {
+void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers,
+                 const std::function<bool()>& interrupted) {
   ExampleEncoder enc(batch);
   workers = resolve_workers(workers);
   // Cut each target's rows into chunks, then order them round-robin over targets.
@@ -153,10 +154,11 @@ void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, in
     --in_flight;
     flight_cv.notify_all();
   };
-  run_parallel(workers, [&](int) {
+  run_parallel(workers, [&](int worker) {
     std::vector<size_t> sizes;
     try {
       for (;;) {
+        if (worker == 0 && interrupted && interrupted()) throw Interrupted();
         size_t i;
         {
           std::unique_lock<std::mutex> lock(flight_m);

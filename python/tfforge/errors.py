@@ -43,6 +43,14 @@ class CorruptRecordError(TfforgeError, ValueError):
     """A TFRecord file or an Example inside it is malformed (bad CRC, truncation, bad length, bad proto)."""
 
 
+class ClosedError(TfforgeError, ValueError):
+    """A writer or reader was used after close() (TensorFlow: FailedPreconditionError)."""
+
+
+class OutOfRangeError(TfforgeError, IndexError):
+    """A byte offset lies beyond the end of a file's records (TensorFlow: OutOfRangeError / IndexError)."""
+
+
 class SpecError(TfforgeError, ValueError):
     """A feature spec does not match the data, or a spec file is malformed."""
 
