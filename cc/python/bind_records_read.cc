@@ -65,8 +65,9 @@ struct PyDecoder {
   std::mutex& mutex() { return m; }
 };
 
-// spec: list of (name, kind, count (-1 = variable length), default (None or list), as_str)
-std::unique_ptr<PyDecoder> make_decoder(const py::list& spec) {
+// spec: list of (name, kind, count (-1 = variable length), default (None or list), as_str
+//                [, sequence, required, stride]); strict: TensorFlow's checks (see example_decoder.h).
+std::unique_ptr<PyDecoder> make_decoder(const py::list& spec, bool strict) {
   std::vector<FeatureSpec> fs;
   auto out = std::make_unique<PyDecoder>();
   for (const py::handle& h : spec) {
@@ -75,6 +76,11 @@ std::unique_ptr<PyDecoder> make_decoder(const py::list& spec) {
     f.name = key_bytes(t[0]);
     f.kind = parse_kind(t[1].cast<std::string>());
     f.count = t[2].cast<int64_t>();
+    if (t.size() >= 8) {
+      f.sequence = t[5].cast<bool>();
+      f.required = t[6].cast<bool>();
+      f.stride = t[7].cast<int64_t>();
+    }
     if (!t[3].is_none()) {
       f.has_default = true;
       for (const py::handle& v : t[3]) {
@@ -91,7 +97,7 @@ std::unique_ptr<PyDecoder> make_decoder(const py::list& spec) {
     out->as_str.push_back(t[4].cast<bool>());
     fs.push_back(std::move(f));
   }
-  out->dec = std::make_unique<ExampleDecoder>(std::move(fs));
+  out->dec = std::make_unique<ExampleDecoder>(std::move(fs), strict);
   return out;
 }
 
@@ -109,12 +115,13 @@ const char* kind_str(Kind k) { return kind_name(k); }
 
 TFFORGE_BINDINGS(records_read) {
   py::class_<PyDecoder>(m, "ExampleDecoder", "Decodes Examples into columns for a list of wanted features.")
-      .def(py::init(&make_decoder), py::arg("spec"))
+      .def(py::init(&make_decoder), py::arg("spec"), py::arg("strict") = true)
       .def_property_readonly("rows", [](const PyDecoder& d) { return d.dec->rows(); })
       .def(
           "finish",
           [](PyDecoder& d) {
-            // name -> (values, row_splits); bytes values as an object array of bytes (or str).
+            // name -> (values, row_splits[, step_splits]); bytes values as an object array of bytes
+            // (or str). Feature lists add step_splits (row_splits then index steps).
             auto lock = hold(d);
             py::dict out;
             auto& cols = d.dec->columns();
@@ -125,12 +132,18 @@ TFFORGE_BINDINGS(records_read) {
               if (c.kind == Kind::kInt64) values = to_numpy(std::move(c.i64));
               else if (c.kind == Kind::kFloat) values = to_numpy(std::move(c.f32));
               else values = bytes_array(c, d.as_str[k]);
-              out[key_str(d.dec->spec()[k].name)] = py::make_tuple(values, to_numpy(std::move(c.row_splits)));
+              const FeatureSpec& fs = d.dec->spec()[k];
+              py::object key = fs.sequence ? py::object(py::make_tuple(key_str(fs.name), true)) : py::object(key_str(fs.name));
+              if (fs.sequence)
+                out[key] = py::make_tuple(values, to_numpy(std::move(c.row_splits)), to_numpy(std::move(c.step_splits)));
+              else
+                out[key] = py::make_tuple(values, to_numpy(std::move(c.row_splits)));
             }
             d.dec->reset();
             return out;
           },
-          "Returns the decoded columns {name: (values, row_splits)} and starts a new batch.");
+          "Returns the decoded columns {name: (values, row_splits)} ({(name, True): (values, row_splits, "
+          "step_splits)} for feature lists) and starts a new batch.");
 
   py::class_<RecordReader>(m, "RecordReader", "Reads the records of one TFRecord file, checking framing and CRCs.")
       .def(py::init([](const std::string& path, const std::string& compression, bool verify, bool skip_corrupt,
@@ -309,7 +322,7 @@ TFFORGE_BINDINGS(records_read) {
             if (poll.check()) throw Interrupted();
             if (examples) {
               try {
-                scan_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+                scan_example(s, RecordContext{&r.path(), r.index(), r.offset()}, /*strict=*/true);
               } catch (const tfforge::Error& e) {
                 r.note_skipped_record(e.what());
               }

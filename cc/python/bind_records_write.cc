@@ -76,14 +76,16 @@ struct PyBatch {
   }
 };
 
-// columns: list of (name, kind, values, row_splits or None, width). Values: a contiguous int64 / float32
-// buffer; for bytes a sequence of bytes-like or str, or a (data, offsets) pair of flat buffers.
+// columns: list of (name, kind, values, row_splits or None, width[, step_splits]). Values: a contiguous
+// int64 / float32 buffer; for bytes a sequence of bytes-like or str, or a (data, offsets) pair of flat
+// buffers. With step_splits the column is a SequenceExample feature list: row_splits index its steps.
 std::shared_ptr<PyBatch> make_batch(const py::list& columns, int64_t rows) {
   auto pb = std::make_shared<PyBatch>();
   pb->batch.rows = rows;
   for (const py::handle& h : columns) {
     py::tuple t = py::reinterpret_borrow<py::tuple>(h);
-    if (t.size() != 5) throw py::value_error("column tuples are (name, kind, values, row_splits, width)");
+    if (t.size() != 5 && t.size() != 6)
+      throw py::value_error("column tuples are (name, kind, values, row_splits, width[, step_splits])");
     Column c;
     c.name = key_bytes(t[0]);
     c.kind = parse_kind(t[1].cast<std::string>());
@@ -120,6 +122,13 @@ std::shared_ptr<PyBatch> make_batch(const py::list& columns, int64_t rows) {
                                               std::to_string(rows) + " rows");
     } else {
       c.width = t[4].cast<int64_t>();
+    }
+    if (t.size() == 6 && !t[5].is_none()) {
+      size_t ns = 0;
+      c.sequence = true;
+      c.step_splits = reinterpret_cast<const int64_t*>(pb->view(t[5], 8, "step_splits", c.name, &ns));
+      if (ns == 0) throw tfforge::Error("SpecError", "column '" + c.name + "': empty step_splits");
+      c.num_steps = int64_t(ns) - 1;
     }
     pb->batch.columns.push_back(std::move(c));
   }

@@ -71,6 +71,11 @@ class ConversionError(TfforgeError, RuntimeError):
     """A model could not be frozen, converted or exported."""
 
 
+class FormatError(GraphError, ConversionError):
+    """A path holds no model format tfforge can tell (tfforge.formats); both a GraphError and a
+    ConversionError, so graph and convert callers catch it as their own."""
+
+
 class TensorFlowNotInstalled(TfforgeError, ImportError):
     """The requested feature needs TensorFlow, which is not installed."""
 

@@ -206,16 +206,10 @@ def test_freeze_graph_text_input_named_pb(upstream, version, tmp_path):
     root, inputs, oracle, outputs = upstream
     out = tmp_path / "output_graph.pb"
     graph = root / version.lower() / "input_graph.pb"
-    try:
-        freeze(inputs[version], out, graph=str(graph), outputs="output_node")
-    except ConversionError as exc:
-        if "not a valid GraphDef" in str(exc):
-            pytest.xfail("the text GraphDef named .pb needs the content-sniffing format detector "
-                         "(tfforge.formats, from the graph-passes branch), not on this branch yet")
-        raise
+    freeze(inputs[version], out, graph=str(graph), outputs="output_node")  # text told by content (tfforge.formats)
     _assert_upstream_checkpoint_expectations(out)
-    if oracle[f"graph_{version}"]["ok"]:
-        _assert_same_as_oracle(out, outputs[f"graph_{version}"])
+    assert oracle[f"graph_{version}"]["ok"], oracle[f"graph_{version}"]
+    _assert_same_as_oracle(out, outputs[f"graph_{version}"])
 
 
 @pytest.mark.parametrize("version", ["V1", "V2"])

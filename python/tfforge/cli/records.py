@@ -48,6 +48,8 @@ def register(subparsers):
     c.add_argument("--compression", choices=["none", "gzip", "zlib"], default="none")
     c.add_argument("--workers", type=_count_arg(1, MAX_WORKERS), help="encoding/compression threads (default: all cores)")
     c.add_argument("--spec", metavar="FILE", help="a spec JSON fixing kinds, shapes and dtypes instead of inferring them")
+    c.add_argument("--sequence", metavar="COL,...", default="",
+                   help="nested list columns (per row: a list of steps) to write as SequenceExample feature lists")
     c.add_argument("--resize", metavar="HxW", help="image folders: resize every image (Pillow)")
     c.add_argument("--image-format", choices=["jpeg", "png"], help="image folders: re-encode images")
     c.add_argument("--quality", type=_count_arg(1, 100), default=95, help="JPEG quality when re-encoding (default 95)")
@@ -96,13 +98,16 @@ def run_convert(args) -> int:
             if args.runner:
                 from tfforge.records import beam
 
+                if args.sequence:
+                    raise SystemExit("tfforge: error: --sequence is not supported with --runner")
                 paths = beam.convert(args.src, args.prefix, runner=args.runner, pipeline_args=args.pipeline_arg,
                                      shards=args.shards, compression=args.compression, spec=args.spec)
             else:
                 paths = records.convert(args.src, args.prefix, shards=args.shards,
                                         records_per_shard=args.records_per_shard, compression=args.compression,
                                         workers=args.workers, spec=args.spec, progress=not args.no_progress,
-                                        resize=args.resize, image_format=args.image_format, quality=args.quality)
+                                        resize=args.resize, image_format=args.image_format, quality=args.quality,
+                                        sequence=args.sequence)
         finally:
             for w in caught:  # one line each, e.g. files of an image folder that are not images
                 if issubclass(w.category, UserWarning):
@@ -201,8 +206,9 @@ def run_inspect(args) -> int:
     print(format_table([(os.path.basename(f["path"]), f["records"], f["bytes"], f["compression"]) for f in files],
                        ["file", "records", "bytes", "compression"]))
     print(f"\nspec ({source}):")
-    print(format_table([(_name(name), f.kind, "variable" if f.varlen else str(list(f.shape)), f.dtype)
-                        for name, f in spec.items()], ["feature", "kind", "shape", "dtype"]))
+    print(format_table([(_name(name), f.kind, "variable" if f.varlen else str(list(f.shape)), f.dtype,
+                         f.type + (" (feature list)" if f.sequence else ""))
+                        for name, f in spec.items()], ["feature", "kind", "shape", "dtype", "type"]))
     if spec.classes:
         print(f"classes: {', '.join(spec.classes)}")
     print()

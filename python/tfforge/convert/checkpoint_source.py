@@ -11,19 +11,26 @@ import os
 
 from tfforge.convert import graph_edit
 from tfforge.convert.bundle import open_bundle
-from tfforge.convert.formats import checkpoint_prefix
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
 from tfforge.convert.v1_checkpoint import V1Checkpoint, is_v1_checkpoint
 from tfforge.errors import ConversionError
+from tfforge.formats import checkpoint_prefix
+from tfforge.graph.outputs import detect_outputs
 
 
 def read_meta_graph(path: str):
+    """A binary or text MetaGraphDef (told apart by content)."""
+    from google.protobuf import text_format
+    from tfforge import formats
     from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
     try:
-        meta.ParseFromString(data)
+        if formats.is_text(path):
+            text_format.Merge(data.decode("utf-8"), meta)
+        else:
+            meta.ParseFromString(data)
     except Exception as exc:
         raise ConversionError(f"not a MetaGraphDef: {exc}", path=path) from None
     return meta
@@ -98,7 +105,7 @@ def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variable
     from tfforge._tf import tf
     notes = []
     if not outputs:
-        outputs = graph_edit.detect_outputs(graph_def)
+        outputs = detect_outputs(graph_def)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
         notes.append(f"detected outputs: {', '.join(outputs)}")

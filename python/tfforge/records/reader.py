@@ -13,6 +13,7 @@ import numpy as np
 
 from tfforge import _native
 from tfforge.errors import SpecError, TfforgeError
+from tfforge.records import _layout
 from tfforge.records.ragged import Ragged
 from tfforge.records.raw import compression_arg as _compression_arg
 from tfforge.records.raw import path_arg
@@ -145,26 +146,37 @@ class ReadIterator(Iterator):
     features: list
     skipped: list = field(default_factory=list)
     records: int = 0
+    strict: bool = True
 
     def __post_init__(self):
+        self._plain = all(self.spec[n].plain for n in self.features)
+        self._segments: list = []  # (first row in the batch, path, record index in that file)
         self._gen = self._generate()
 
     def __next__(self) -> dict:
         return next(self._gen)
 
     def _finish(self, decoder) -> dict:
+        rows = decoder.rows
         out = decoder.finish()
-        rows = len(next(iter(out.values()))[1]) - 1 if out else 0
         self.records += rows
+        segments, self._segments = self._segments, []
+        if not self._plain:
+            return _layout.assemble(self.spec, self.features, out, rows, segments, self.strict)
         return {name: _column(v, s, self.spec[name], rows) for name, (v, s) in out.items()}
 
     def _generate(self):
-        decoder = _native.ExampleDecoder(self.spec.to_native(self.features))
+        entries = (self.spec.to_native(self.features) if self._plain
+                   else _layout.decoder_entries(self.spec, self.features))
+        decoder = _native.ExampleDecoder(entries, self.strict)
         for path in self.paths:
             reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
+            done = 0
             while True:
                 want = self.batch_size - decoder.rows
+                self._segments.append((decoder.rows, path, done))
                 got = reader.decode(decoder, want)
+                done += got
                 if decoder.rows == self.batch_size:
                     yield self._finish(decoder)
                 if got < want:
@@ -178,12 +190,20 @@ class ReadIterator(Iterator):
 
 
 def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = True, skip_corrupt: bool = False,
-         compression="auto", features=None) -> ReadIterator:
+         compression="auto", features=None, strict: bool = True) -> ReadIterator:
     """Reads Examples as batches: an iterator of {name: column} dicts of up to ``batch_size`` rows.
 
     Fixed-length features come as numpy arrays of shape (rows, *shape) in the spec's dtype; bytes
     features as object arrays of bytes (str where the spec's dtype is "str"); variable-length features
     as ``Ragged`` (flat ``values`` + ``row_splits``; ``r[i]`` is row i, ``r.tolist()`` lists of values).
+    Other tf.io feature types (see ``Feature``): ragged with partitions as nested ``Ragged``, varlen and
+    sparse as ``SparseTriple``, fixed_sequence as arrays padded to the longest row (the batch's
+    ``.lengths[name]`` gives the steps per row), SequenceExample feature lists included.
+
+    ``strict`` (default) rejects what ``tf.io.parse_example`` rejects (a list of another kind, an
+    empty list for a fixed-length feature, a map entry with its value given twice, ...) with an error
+    naming the file, record, feature and byte offset; ``strict=False`` reads with protobuf's merge
+    semantics instead.
 
     The spec comes from ``spec`` (Spec, dict or path), else the ``{prefix}.spec.json`` beside the
     shards, else it is inferred from the first file's first ``batch_size`` records. ``features``
@@ -192,6 +212,8 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise SpecError(f"batch_size must be an integer of at least 1, not {batch_size!r}")
+    if not isinstance(strict, bool):
+        raise SpecError(f"strict must be True or False, not {strict!r}")
     paths = resolve_paths(paths_or_glob)
     comp = _compression_arg(compression)
     s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], batch_size, comp, verify=verify,
@@ -200,7 +222,7 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     unknown = [n for n in names if n not in s]
     if unknown:
         raise SpecError(f"features {unknown} are not in the spec ({', '.join(s)})")
-    return ReadIterator(paths, s, batch_size, verify, skip_corrupt, comp, names)
+    return ReadIterator(paths, s, batch_size, verify, skip_corrupt, comp, names, strict=strict)
 
 
 def count(paths_or_glob, *, compression="auto") -> int:

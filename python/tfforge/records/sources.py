@@ -179,10 +179,11 @@ def open_source(src, **options) -> Source:
 
 def convert(src, prefix, *, shards: int | None = None, records_per_shard: int | None = None, compression=None,
             spec=None, workers=None, progress: bool = True, resize=None, image_format=None, quality: int = 95,
-            level: int = -1) -> list[str]:
+            level: int = -1, sequence=()) -> list[str]:
     """Converts a file or folder (see open_source) into TFRecord shards + spec; returns the shard paths.
 
-    Image folders default to about 1000 images per shard; other sources to one shard."""
+    Image folders default to about 1000 images per shard; other sources to one shard. sequence: nested
+    list columns (e.g. Parquet list<list<...>>) to write as SequenceExample feature lists."""
     from tfforge.records.writer import write
 
     image_opts = {"resize": resize, "image_format": image_format, "workers": workers}
@@ -199,4 +200,4 @@ def convert(src, prefix, *, shards: int | None = None, records_per_shard: int | 
     return write(source.batches, prefix, shards=shards or 1, records_per_shard=records_per_shard,
                  compression=compression, spec=spec, workers=workers, progress=progress, level=level,
                  metadata=dict(source.metadata, source=source.metadata.get("source", source.kind)),
-                 total=source.rows)
+                 total=source.rows, sequence=sequence)

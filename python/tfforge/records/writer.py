@@ -7,6 +7,7 @@ import numbers
 import os
 from collections.abc import Iterable, Mapping
 
+
 from tfforge import _native
 from tfforge._console import Progress
 from tfforge.errors import ClosedError, SpecError
@@ -91,8 +92,10 @@ class Writer:
     ``close()`` raises ClosedError; ``close()`` twice is fine.
     """
 
-    def __init__(self, path, compression=None, *, spec=None, workers=None, level: int = -1, atomic: bool = True):
+    def __init__(self, path, compression=None, *, spec=None, workers=None, level: int = -1, atomic: bool = True,
+                 sequence=()):
         self.path = path_arg(path)
+        self._sequence = _sequence_names(sequence)
         self.compression = normalize_compression(compression)
         level = _int_arg("level", level, -1, 9)
         if not isinstance(atomic, bool):
@@ -110,7 +113,7 @@ class Writer:
     def write(self, batch) -> int:
         """Appends a batch (dict of columns, DataFrame or Table); returns the number of rows written."""
         self._check_open()
-        prepared = _columns.prepare(batch, self._given)
+        prepared = _columns.prepare(batch, self._given, self._sequence)
         self._spec.add(prepared.features, prepared.untyped)
         _native.write_batch(prepared.native, [(self._file, 0, prepared.rows)], self._workers)
         return prepared.rows
@@ -160,6 +163,19 @@ class Writer:
             self.abort()
 
 
+def _sequence_names(sequence) -> tuple:
+    """Names of columns to write as SequenceExample feature lists (when no spec says so)."""
+    if isinstance(sequence, str):
+        sequence = [s for s in sequence.split(",") if s]
+    try:
+        names = tuple(sequence or ())
+    except TypeError:
+        raise SpecError(f"sequence must be a list of column names, not {sequence!r}") from None
+    if not all(isinstance(n, str) for n in names):
+        raise SpecError(f"sequence must be a list of column names, not {sequence!r}")
+    return names
+
+
 def _batches(data) -> Iterable:
     if _columns.is_batch(data):
         return [data]
@@ -177,7 +193,7 @@ def _split(rows: int, parts: int) -> list[tuple[int, int]]:
 
 def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers=None, progress: bool = True,
           records_per_shard: int | None = None, level: int = -1, metadata: dict | None = None,
-          total: int | None = None) -> list[str]:
+          total: int | None = None, sequence=()) -> list[str]:
     """Writes ``data`` as TFRecord shards ``{prefix}-00000-of-0000N.tfrecord[.gz|.zz]`` and the spec
     ``{prefix}.spec.json``; returns the shard paths.
 
@@ -189,6 +205,8 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     the same for the same input and shard count. records_per_shard instead fills shards one after
     another (the count comes out of the data). workers: threads for encoding/compression (default:
     all cores). metadata goes into the spec file; total (rows, when known) feeds the progress bar.
+    sequence: names of columns (lists of per-step values per row) to write as SequenceExample feature
+    lists when no spec is given.
 
     The dataset appears only complete: every shard and the spec are written under hidden temporary
     names, and committed at the end, replacing any earlier dataset at the prefix wholly (shards of
@@ -198,6 +216,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     prefix = path_arg(prefix)
     compression = normalize_compression(compression)
     given = Spec.coerce(spec)
+    seq_names = _sequence_names(sequence)
     shards = _int_arg("shards", shards, 1, 99999)  # shard names number them with five digits
     if records_per_shard is not None:
         records_per_shard = _int_arg("records_per_shard", records_per_shard, 1, (1 << 63) - 1)
@@ -221,7 +240,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
                          for i in range(shards)]
             current = 0  # records in the last file (records_per_shard mode)
             for batch in _batches(data):
-                prepared = _columns.prepare(batch, given)
+                prepared = _columns.prepare(batch, given, seq_names)
                 builder.add(prepared.features, prepared.untyped)
                 before = sum(f.raw_bytes for f in files)
                 if records_per_shard is None:
