@@ -67,6 +67,10 @@ class TransformError(GraphError):
     """A graph transform could not be parsed or applied."""
 
 
+class CheckpointError(TfforgeError, ValueError):
+    """A TensorFlow checkpoint is malformed or corrupt, or a checkpoint request names a missing tensor."""
+
+
 class ConversionError(TfforgeError, RuntimeError):
     """A model could not be frozen, converted or exported."""
 

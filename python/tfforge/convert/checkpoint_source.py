@@ -9,8 +9,8 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from tfforge.checkpoint import Checkpoint
 from tfforge.convert import graph_edit
-from tfforge.convert.bundle import open_bundle
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
 from tfforge.convert.v1_checkpoint import V1Checkpoint, is_v1_checkpoint
 from tfforge.errors import ConversionError
@@ -115,7 +115,7 @@ def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variable
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
     graph_def = graph_edit.inline_functions(graph_edit.prune(graph_def, roots), roots)
-    bundle = V1Checkpoint(prefix) if is_v1_checkpoint(prefix) else open_bundle(prefix)
+    bundle = V1Checkpoint(prefix) if is_v1_checkpoint(prefix) else Checkpoint(prefix)
     weights, frozen = {}, {}
     for node in graph_def.node:
         if node.op not in graph_edit.VARIABLE_OPS or not _selected(node.name, variables, exclude_variables):
@@ -131,7 +131,7 @@ def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variable
                                   "them too)", path=prefix, node=node.name)
         if key not in bundle:
             raise ConversionError(f"the checkpoint has no tensor {key!r} for this variable", path=prefix, node=node.name)
-        value = bundle.get(key)
+        value = bundle.view(key)
         dtype_enum = tf().as_dtype(value.dtype).as_datatype_enum
         graph_edit.constify(node, dtype_enum)
         weights[node.name] = value

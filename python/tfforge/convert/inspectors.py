@@ -22,21 +22,19 @@ from tfforge.errors import ConversionError
 # --- checkpoints ---------------------------------------------------------------------------------
 
 def inspect_checkpoint(path: str, tensor: str | None = None, **_options) -> dict:
-    from tfforge.convert.bundle import open_bundle
+    from tfforge.checkpoint import Checkpoint
     prefix = formats.checkpoint_prefix(path)
-    bundle = open_bundle(prefix)
+    bundle = Checkpoint(prefix)
     variables = []
-    for key in bundle.keys():
-        dtype = bundle.dtype(key)
-        shape = list(bundle.shape(key))
-        size = int(np.prod(shape, dtype=np.int64)) * (dtype.size if dtype.is_numpy_compatible and dtype != "string" else 0)
-        variables.append({"name": key, "dtype": dtype.name, "shape": shape, "bytes": size})
+    for key in bundle.names():
+        info = bundle.info(key)
+        variables.append({"name": key, "dtype": info.dtype, "shape": list(info.shape), "bytes": info.nbytes})
     report = {"kind": "checkpoint", "prefix": prefix, "variables": variables,
               "total_bytes": sum(v["bytes"] for v in variables)}
     if tensor is not None:
         if tensor not in bundle:
             raise ConversionError(f"no tensor {tensor!r} in the checkpoint", path=prefix)
-        value = bundle.get(tensor)
+        value = bundle.read(tensor)
         report["tensor"] = {"name": tensor, "dtype": str(value.dtype), "shape": list(value.shape),
                             "value": np.array2string(value, threshold=200, edgeitems=4)}
     return report

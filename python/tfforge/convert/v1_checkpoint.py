@@ -1,7 +1,7 @@
 """TensorFlow's V1 checkpoints (`Saver(write_version=V1)`: one table file per shard, no .index), read
 through TensorFlow's own checkpoint reader. tfforge.formats finds them; this reads them.
 
-The bundle reader serves V2 checkpoints without TensorFlow; V1 is a legacy format that only
+tfforge.checkpoint serves V2 checkpoints without TensorFlow; V1 is a legacy format that only
 freeze/convert of TF1 graphs meet, and those import TensorFlow anyway."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ def is_v1_checkpoint(prefix: str) -> bool:
 
 
 class V1Checkpoint:
-    """The subset of the bundle reader's interface freeze uses: `key in ckpt`, `get(key)`, `keys()`."""
+    """The subset of tfforge.checkpoint.Checkpoint's interface freeze uses: `key in ckpt`, `view(key)`,
+    `keys()`."""
 
     def __init__(self, prefix: str):
         from tfforge._tf import tf
@@ -38,7 +39,7 @@ class V1Checkpoint:
     def keys(self):
         return sorted(self._dtypes)
 
-    def get(self, key: str):
+    def view(self, key: str):
         try:
             return contiguous(self._reader.get_tensor(key))
         except Exception as exc:
