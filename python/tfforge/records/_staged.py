@@ -86,6 +86,19 @@ def remove_staged(staging: str) -> None:
             pass
 
 
+def arrow_table(batch):
+    """A source batch (Arrow table or record batch, pandas DataFrame, dict of columns) as an Arrow table."""
+    import pyarrow as pa
+
+    if isinstance(batch, pa.RecordBatch):
+        return pa.Table.from_batches([batch])
+    if isinstance(batch, pa.Table):
+        return batch
+    if type(batch).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(batch, preserve_index=False)
+    return pa.table({k: list(v) if getattr(v, "ndim", 1) > 1 else v for k, v in batch.items()})
+
+
 def arrow_type(name: str, f: Feature):
     """The Arrow type of a feature's column: scalars as values, 1-D and variable length as lists."""
     import pyarrow as pa

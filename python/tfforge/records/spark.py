@@ -98,19 +98,6 @@ def read(spark, prefix, *, batch_size: int = 4096):
     return files.mapInArrow(_DecodeShards(s.to_json(), batch_size), schema)
 
 
-def arrow_table(batch):
-    """A source batch (Arrow table or record batch, pandas DataFrame, dict of columns) as an Arrow table."""
-    import pyarrow as pa
-
-    if isinstance(batch, pa.RecordBatch):
-        return pa.Table.from_batches([batch])
-    if isinstance(batch, pa.Table):
-        return batch
-    if type(batch).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(batch, preserve_index=False)
-    return pa.table({k: list(v) if getattr(v, "ndim", 1) > 1 else v for k, v in batch.items()})
-
-
 def convert(src, prefix, *, shards: int | None = None, compression=None, spec=None, spark=None) -> list[str]:
     """records.convert on Spark (``tfforge records convert --runner spark``): Parquet and CSV files or
     folders are read by the executors; other sources (see records.open_source) by the driver. Without
@@ -129,6 +116,6 @@ def convert(src, prefix, *, shards: int | None = None, compression=None, spec=No
     else:
         import pyarrow as pa
 
-        tables = [arrow_table(b) for b in open_source(path).batches]
+        tables = [_staged.arrow_table(b) for b in open_source(path).batches]
         df = session.createDataFrame(pa.concat_tables(tables) if tables else pa.table({}))
     return write(df, prefix, shards=shards, compression=compression, spec=spec)
