@@ -78,3 +78,15 @@ def test_failed_write_leaves_nothing(cluster, tmp_path):
     with pytest.raises(Exception, match="tok"):
         ds.write_datasink(tfray.Sink(str(tmp_path / "bad"), spec=bad_spec))
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_convert_runner_ray(cluster, tmp_path):
+    from tfforge.cli.main import main
+
+    (tmp_path / "t.csv").write_text("a,b\n" + "".join(f"{i},s{i}\n" for i in range(30)))
+    prefix = str(tmp_path / "out" / "t")
+    assert main(["records", "convert", str(tmp_path / "t.csv"), prefix, "--runner", "ray", "--shards", "2",
+                 "--no-progress"]) == 0
+    assert records.spec(prefix).metadata["source"] == "ray" and len(records.resolve_paths(prefix)) == 2
+    got = [(int(a), b) for batch in records.read(prefix) for a, b in zip(batch["a"], batch["b"])]
+    assert sorted(got) == [(i, f"s{i}") for i in range(30)]

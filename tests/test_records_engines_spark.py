@@ -84,3 +84,18 @@ def test_failed_task_leaves_nothing_visible(spark, tmp_path):
             "tok": {"kind": "int64", "shape": [3]}, "pair": {"kind": "float", "shape": [2]},
             "flag": {"kind": "int64", "shape": []}}})
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_convert_runner_spark(spark, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tfforge.cli.main import main
+
+    pq.write_table(pa.table({"a": list(range(30)), "b": [f"s{i}" for i in range(30)]}), tmp_path / "t.parquet")
+    prefix = str(tmp_path / "out" / "t")
+    assert main(["records", "convert", str(tmp_path / "t.parquet"), prefix, "--runner", "spark", "--shards", "2",
+                 "--no-progress"]) == 0
+    assert records.spec(prefix).metadata["source"] == "spark" and len(records.resolve_paths(prefix)) == 2
+    got = [(int(a), b) for batch in records.read(prefix) for a, b in zip(batch["a"], batch["b"])]
+    assert sorted(got) == [(i, f"s{i}") for i in range(30)]
