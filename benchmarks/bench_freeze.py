@@ -25,7 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+
+from tfforge.bench.machine import machine_info
+from tfforge.bench.report import write_json
+from tfforge.bench.timing import sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -132,10 +135,9 @@ print(json.dumps({"import": t1 - t0, "load": result.seconds["load"], "write": re
 
 
 def run_py(code, *args, timeout=1800):
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-    wall = time.perf_counter() - start
+    timed = sample(lambda: subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                                          text=True, timeout=timeout), reps=1)
+    proc, wall = timed.result, timed.best
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     phases = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -144,12 +146,11 @@ def run_py(code, *args, timeout=1800):
 
 
 def run_cli(args, timeout=1800):
-    start = time.perf_counter()
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "tfforge"), *args], capture_output=True,
-                          text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return time.perf_counter() - start
+    timed = sample(lambda: subprocess.run([os.path.join(os.path.dirname(sys.executable), "tfforge"), *args],
+                                          capture_output=True, text=True, timeout=timeout), reps=1)
+    if timed.result.returncode != 0:
+        raise RuntimeError(timed.result.stderr[-3000:])
+    return timed.best
 
 
 def check_same(a, b, feed_name, units):
@@ -233,9 +234,8 @@ def main():
               f"{entry['freeze_step_speedup']}x / {entry['end_to_end_speedup']}x, max diff {diff:g}", flush=True)
         for p in (tf_out, ff_out):
             os.remove(p)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
+    results["machine"] = machine_info()  # load average at the end of the run
+    write_json(results, args.out)
     print(f"wrote {args.out}")
     if tmp:
         tmp.cleanup()

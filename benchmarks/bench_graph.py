@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import textwrap
 import time
 
 import numpy as np
+
+from tfforge.bench.machine import machine_info
+from tfforge.bench.report import write_json
+from tfforge.bench.timing import sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -113,12 +115,8 @@ def write_dense_stack(path: str, layers: int, seed: int = 0) -> dict:
 # --- timing -----------------------------------------------------------------------------------------
 
 def best_of(fn, repeat: int):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times), result
+    s = sample(fn, repeat)
+    return s.best, s.median, s.result
 
 
 def bench_tfforge(src: str, out: str, repeat: int) -> dict:
@@ -271,7 +269,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
-    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    report = {"machine": machine_info()}
     import tfforge
     report["tfforge"] = tfforge.__version__
 
@@ -323,8 +321,8 @@ def main(argv=None) -> int:
         report["pbtxt_resnet50"] = bench_pbtxt(args.workdir, 3)
 
     path = os.path.join(RESULTS, "graph.json")
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
+    report["machine"] = machine_info()  # load average at the end of the run
+    write_json(report, path)
     print(json.dumps(report, indent=2))
     print(f"wrote {path}", file=sys.stderr)
     return 0

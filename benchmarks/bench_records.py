@@ -13,9 +13,7 @@ Writes bench_records.json and bench_records.png into --out.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,6 +23,9 @@ import time
 import numpy as np
 
 import tfforge.records as records
+from tfforge.bench.machine import machine_info
+from tfforge.bench.report import write_barh_png, write_json
+from tfforge.bench.timing import sample
 from tfforge.records import _columns
 
 IMAGE_BYTES, EMB = 3072, 128
@@ -38,12 +39,7 @@ def make_data(n: int) -> dict:
 
 
 def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return sample(fn, repeat).best
 
 
 def fsync_files(paths):
@@ -246,44 +242,22 @@ def main(argv=None) -> int:
         print(f"  {k:<34} {v:8.2f}" + (f"   (>= {t}: {'met' if v >= t else 'NOT met'})" if t else ""))
     report = {
         "benchmark": "records", "records": n, "record_bytes": record_bytes, "cores": cores,
-        "machine": {"platform": platform.platform(), "python": sys.version.split()[0], "tensorflow": tf.__version__,
-                    "loadavg_at_end": os.getloadavg()},
+        "machine": machine_info(),  # load_average: at the end of the run
         "results": results, "ratios": ratios, "targets": targets,
     }
     json_path = os.path.join(args.out, "bench_records.json")
-    with open(json_path, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(report, json_path)
     png = plot(results, os.path.join(args.out, "bench_records.png"))
     print(f"\nwrote {json_path}" + (f" and {png}" if png else " (no PNG: pip install matplotlib)"))
     return 0
 
 
 def plot(results, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    rows = [r for r in results]
-    labels = [f"{r['group']}: {r['name']} [{r['target']}]" for r in rows]
-    values = [r["mb_s"] for r in rows]
+    labels = [f"{r['group']}: {r['name']} [{r['target']}]" for r in results]
     colors = ["tab:orange" if "tfforge" in r["name"] else "tab:gray" if r["name"].startswith("dd") else "tab:blue"
-              for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.2))
-    ax.barh(range(len(rows)), values, color=colors)
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("MB/s of serialized records (log scale)")
-    ax.set_title("TFRecord throughput: tfforge (orange) vs TensorFlow / tfrecord (blue), dd (gray)")
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+              for r in results]
+    return write_barh_png(path, labels, [r["mb_s"] for r in results], colors, "MB/s of serialized records (log scale)",
+                          "TFRecord throughput: tfforge (orange) vs TensorFlow / tfrecord (blue), dd (gray)", log_x=True)
 
 
 if __name__ == "__main__":

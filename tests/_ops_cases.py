@@ -1,4 +1,4 @@
-"""Shared data and references for the ops tests."""
+"""Shared data and references for the ops tests; the checks themselves are tfforge.testing's."""
 
 import os
 
@@ -10,16 +10,17 @@ import pytest  # noqa: E402
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 tfops = pytest.importorskip("tfforge.ops")
+from tfforge import testing  # noqa: E402
 from tfforge.ops import reference  # noqa: E402
+from tfforge.testing import TOLERANCE  # noqa: E402,F401  (re-exported for the tests)
+from tfforge.testing import max_error as max_err  # noqa: E402,F401
 
 DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
-# Max abs error against the float32 reference for unit-scale data: the output's rounding at |y| <= ~4.
-TOLERANCE = {"float32": 1e-5, "float16": 4e-3, "bfloat16": 3.2e-2}
 
 
 def rand(shape, seed=0, scale=1.0, offset=0.0):
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal(shape) * scale + offset).astype(np.float32)
+    """A float32 numpy array (tests also do numpy math on it): tfforge.testing.random's values."""
+    return np.array(testing.random(shape, "float32", seed, scale=scale, offset=offset))
 
 
 def keras_layer_norm(x, gamma, beta, epsilon=1e-3):
@@ -31,5 +32,9 @@ def keras_rms_norm(x, gamma, epsilon=1e-6):
     return keras.ops.rms_normalization(x, gamma, axis=-1, epsilon=epsilon)
 
 
-def max_err(a, b):
-    return float(np.max(np.abs(np.asarray(tf.cast(a, tf.float32)) - np.asarray(tf.cast(b, tf.float32))), initial=0.0))
+def param_inputs(nparams, x_scale=1.0):
+    """make_inputs for tfforge.testing.check_values: x of the shape, then nparams vectors of its last axis."""
+    def make(shape, dtype, seed):
+        x = testing.random(shape, dtype, seed, scale=x_scale)
+        return (x,) + tuple(testing.random(shape[-1:], dtype, seed + 1 + i) for i in range(nparams))
+    return make

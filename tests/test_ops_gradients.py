@@ -4,7 +4,7 @@ against numeric gradients (tf.test.compute_gradient) and against the built-in co
 import numpy as np
 import pytest
 
-from _ops_cases import DTYPES, TOLERANCE, max_err, rand, reference, tf, tfops
+from _ops_cases import DTYPES, rand, reference, testing, tf, tfops
 
 CASES = {
     "layer_norm": (lambda x, p: tfops.layer_norm(x, p[0], p[1], 1e-3),
@@ -16,14 +16,9 @@ CASES = {
 }
 
 
-def _grads(fn, x, params, dy):
-    x = tf.constant(x)
-    params = [tf.constant(p) for p in params]
-    with tf.GradientTape() as tape:
-        tape.watch([x] + params)
-        y = fn(x, params)
-        loss = tf.reduce_sum(tf.cast(y, tf.float32) * dy)
-    return tape.gradient(loss, [x] + params)
+def _split(fn, nparams):
+    """fn(x, [params]) as a function of separate tensors, the form tfforge.testing takes."""
+    return lambda x, *p: fn(x, list(p[:nparams]))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -31,13 +26,7 @@ def test_gradient_matches_numeric(name):
     fused, _, nparams = CASES[name]
     x = rand((3, 9), 1)
     params = [rand((9,), 2 + i) for i in range(nparams)]
-
-    def f(x, *p):
-        return fused(x, list(p))
-
-    theoretical, numeric = tf.test.compute_gradient(f, [tf.constant(x)] + [tf.constant(p) for p in params], delta=1e-2)
-    for t, n in zip(theoretical, numeric):
-        assert np.max(np.abs(t - n)) < 5e-3
+    testing.check_gradients(_split(fused, nparams), [x] + params, delta=1e-2, tol=5e-3)
 
 
 @pytest.mark.parametrize("shape", [(16, 64), (2, 3, 1000), (5,)])
@@ -46,13 +35,11 @@ def test_gradient_matches_builtin_composition(name, shape):
     fused, builtin, nparams = CASES[name]
     x = rand(shape, 3)
     params = [rand(shape[-1:], 4 + i) for i in range(nparams)]
-    dy = rand(shape, 9)
-    ours, ref = _grads(fused, x, params, dy), _grads(builtin, x, params, dy)
     rows = int(np.prod(shape[:-1]))
-    for i, (a, b) in enumerate(zip(ours, ref)):
-        # dgamma/dbeta/dbias sum over rows, so their float32 rounding grows with the row count.
-        tol = 1e-5 * (1 if i == 0 else max(4, rows))
-        assert max_err(a, b) <= tol, (i, max_err(a, b))
+    # dgamma/dbeta/dbias sum over rows, so their float32 rounding grows with the row count (tfforge.testing
+    # scales each limit by the gradient's magnitude, at least 1).
+    tol = [1e-5] + [1e-5 * max(4, rows)] * nparams
+    testing.check_gradients_match(_split(fused, nparams), _split(builtin, nparams), [x] + params, tol=tol)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -60,14 +47,10 @@ def test_gradient_matches_builtin_composition(name, shape):
 def test_half_precision_gradients(name, dtype):
     fused, builtin, nparams = CASES[name]
     dt = DTYPES[dtype]
-    x = rand((8, 40), 5)
-    params = [rand((40,), 6 + i) for i in range(nparams)]
-    dy = rand((8, 40), 10)
-    ours = _grads(lambda x, p: fused(tf.cast(x, dt), [tf.cast(v, dt) for v in p]), x, params, dy)
-    ref = _grads(builtin, x, params, dy)
-    for a, b in zip(ours, ref):
-        scale = float(np.max(np.abs(b))) + 1.0
-        assert max_err(a, b) <= 8 * TOLERANCE[dtype] * scale
+    x = tf.cast(rand((8, 40), 5), dt)
+    params = [tf.cast(rand((40,), 6 + i), dt) for i in range(nparams)]
+    errors = testing.check_gradients_match(_split(fused, nparams), _split(builtin, nparams), [x] + params)
+    assert len(errors) == 1 + nparams
 
 
 def test_layer_norm_statistics_outputs_are_differentiable():

@@ -4,48 +4,46 @@ unit-scale data; float16/bfloat16 within their precision), over ranks, widths an
 import numpy as np
 import pytest
 
-from _ops_cases import DTYPES, TOLERANCE, keras_layer_norm, keras_rms_norm, max_err, rand, reference, tf, tfops
+from _ops_cases import (DTYPES, TOLERANCE, keras_layer_norm, keras_rms_norm, max_err, param_inputs, rand, reference,
+                        testing, tf, tfops)
 
 SHAPES = [(7,), (4, 1), (3, 5, 8), (16, 1000), (2, 3, 4, 67), (64, 1024), (5, 4097)]
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_layer_norm_float32_matches_keras_and_tf(shape):
-    x, g, b = rand(shape, 1), rand(shape[-1:], 2), rand(shape[-1:], 3)
-    y = tfops.layer_norm(x, g, b, epsilon=1e-3)
-    assert y.shape == shape and y.dtype == tf.float32
-    assert max_err(y, keras_layer_norm(x, g, b, 1e-3)) <= 1e-5
-    assert max_err(y, reference.layer_norm(x, g, b, 1e-3)) <= 1e-5
+# Unit-scale outputs: float32 within 1e-5 absolute (relative=False), half precision a few ulps of |y| <= ~16.
+def test_layer_norm_float32_matches_keras_and_tf():
+    op = lambda x, g, b: tfops.layer_norm(x, g, b, epsilon=1e-3)  # noqa: E731
+    testing.check_values(op, lambda x, g, b: keras_layer_norm(x, g, b, 1e-3), SHAPES, make_inputs=param_inputs(2),
+                         tol=1e-5, relative=False)
+    testing.check_values(op, lambda x, g, b: reference.layer_norm(x, g, b, 1e-3), SHAPES,
+                         make_inputs=param_inputs(2), tol=1e-5, relative=False)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_rms_norm_float32_matches_keras(shape):
-    x, g = rand(shape, 4), rand(shape[-1:], 5)
-    y = tfops.rms_norm(x, g, epsilon=1e-6)
-    assert max_err(y, keras_rms_norm(x, g, 1e-6)) <= 1e-5
+def test_rms_norm_float32_matches_keras():
+    testing.check_values(lambda x, g: tfops.rms_norm(x, g, epsilon=1e-6), lambda x, g: keras_rms_norm(x, g, 1e-6),
+                         SHAPES, make_inputs=param_inputs(1), tol=1e-5, relative=False)
 
 
 @pytest.mark.parametrize("approximate", [False, True])
-@pytest.mark.parametrize("shape", SHAPES)
-def test_bias_gelu_float32_matches_tf(shape, approximate):
-    x, b = rand(shape, 6, scale=2.0), rand(shape[-1:], 7)
-    y = tfops.bias_gelu(x, b, approximate=approximate)
-    assert max_err(y, tf.nn.gelu(x + b, approximate=approximate)) <= 1e-5
+def test_bias_gelu_float32_matches_tf(approximate):
+    testing.check_values(lambda x, b: tfops.bias_gelu(x, b, approximate=approximate),
+                         lambda x, b: tf.nn.gelu(x + b, approximate=approximate), SHAPES,
+                         make_inputs=param_inputs(1, x_scale=2.0), tol=1e-5, relative=False)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-@pytest.mark.parametrize("shape", [(32, 1024), (3, 5, 33)])
-def test_half_precision_within_rounding(dtype, shape):
-    dt = DTYPES[dtype]
-    x, g, b = [tf.cast(v, dt) for v in (rand(shape, 8), rand(shape[-1:], 9), rand(shape[-1:], 10))]
-    tol = TOLERANCE[dtype] * 4  # outputs up to |y| ~ 16 here: a few half-precision ulps
-    y = tfops.layer_norm(x, g, b)
-    assert y.dtype == dt
-    assert max_err(y, reference.layer_norm(x, g, b)) <= tol
-    assert max_err(tfops.rms_norm(x, g), reference.rms_norm(x, g)) <= tol
+def test_half_precision_within_rounding(dtype):
+    shapes, make, tol = [(32, 1024), (3, 5, 33)], param_inputs(2), {dtype: TOLERANCE[dtype] * 4}
+    rows = testing.check_values(tfops.layer_norm, reference.layer_norm, shapes, [dtype], make, tol=tol, relative=False)
+    assert {r["dtype"] for r in rows} == {dtype}
+    testing.check_values(lambda x, g, b: tfops.rms_norm(x, g), lambda x, g, b: reference.rms_norm(x, g), shapes,
+                         [dtype], make, tol=tol, relative=False)
     for approximate in (False, True):
-        ref = tf.nn.gelu(tf.cast(x, tf.float32) + tf.cast(b, tf.float32), approximate=approximate)
-        assert max_err(tfops.bias_gelu(x, b, approximate=approximate), ref) <= tol
+        testing.check_values(lambda x, g, b: tfops.bias_gelu(x, b, approximate=approximate),
+                             lambda x, g, b: tf.nn.gelu(x + b, approximate=approximate), shapes, [dtype], make,
+                             tol=tol, relative=False)
+    y = tfops.layer_norm(*make((4, 8), dtype, 0))
+    assert y.dtype == DTYPES[dtype]
 
 
 def test_stats_outputs_are_mean_and_inverse_std():

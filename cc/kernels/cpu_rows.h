@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels.h"  // relative: also resolves in the installed include/tfforge/kernels/
 
 namespace tfforge::kernels::cpu {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/kernels.h"
+#include "kernels.h"  // relative: also resolves in the installed include/tfforge/kernels/
 
 namespace tfforge::kernels::cpu {
 

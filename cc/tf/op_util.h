@@ -7,7 +7,7 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/kernels.h"
+#include "../kernels/kernels.h"  // relative: also resolves in the installed include/tfforge/
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/framework/tensor.h"

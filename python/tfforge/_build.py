@@ -57,3 +57,9 @@ def build_info() -> BuildInfo:
 
 def ops_library_path() -> Path | None:
     return _find("_ops.so")
+
+
+def cmake_dir() -> Path | None:
+    """The directory of tfforge's installed CMake package (tfforgeConfig.cmake), for find_package(tfforge)."""
+    config = _find("cmake/tfforgeConfig.cmake")
+    return config.parent if config is not None else None

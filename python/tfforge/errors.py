@@ -67,8 +67,17 @@ class TransformError(GraphError):
     """A graph transform could not be parsed or applied."""
 
 
+class CheckpointError(TfforgeError, ValueError):
+    """A TensorFlow checkpoint is malformed or corrupt, or a checkpoint request names a missing tensor."""
+
+
 class ConversionError(TfforgeError, RuntimeError):
     """A model could not be frozen, converted or exported."""
+
+
+class FormatError(GraphError, ConversionError):
+    """A path holds no model format tfforge can tell (tfforge.formats); both a GraphError and a
+    ConversionError, so graph and convert callers catch it as their own."""
 
 
 class TensorFlowNotInstalled(TfforgeError, ImportError):

@@ -11,14 +11,17 @@ from tfforge._io import atomic_write
 
 
 def table(report: dict) -> str:
+    """One row per op, direction, shape, dtype and variant; speed-up is the variant's time over the op's."""
     m = report["machine"]
     rows = [[r["op"], r["direction"], r["shape"], r["dtype"], r["variant"], f"{r['median_ms']:.3f}",
-             f"{r['tfforge_speedup']:.2f}x", f"{r['gbps']:.1f}", f"{r['pct_of_bandwidth']:.0f}%"]
+             f"{r['spread_pct']:.0f}%", f"{r['speedup']:.2f}x", f"{r['gbps']:.1f}", f"{r['pct_of_bandwidth']:.0f}%"]
             for r in report["results"]]
+    load = m.get("load_average")
     head = (f"device: {m['device']}  measured memory bandwidth: {m['measured_bandwidth_gbps']:.1f} GB/s  "
-            f"TensorFlow {m['tensorflow']}  CPU allocator: {m.get('cpu_allocator', 'default')}")
+            f"TensorFlow {m.get('tensorflow', '?')}  CPU allocator: {m.get('cpu_allocator', 'default')}"
+            + (f"  load average: {load[0]:.1f} on {m['cpu_count']} CPUs" if load else ""))
     return head + "\n" + format_table(
-        rows, ["op", "direction", "shape", "dtype", "variant", "median ms", "tfforge speedup", "GB/s", "% of bw"])
+        rows, ["op", "direction", "shape", "dtype", "variant", "median ms", "spread", "speed-up", "GB/s", "% of bw"])
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -34,7 +37,7 @@ def write_json(report: dict, path) -> Path:
     return path
 
 
-def write_png(report: dict, path, title: str = "tfforge fused ops vs TensorFlow built-ins") -> Path | None:
+def write_png(report: dict, path, title: str = "op vs reference composition") -> Path | None:
     """Grouped bars of median time per case and variant; returns None when matplotlib is missing."""
     try:
         import matplotlib
@@ -58,6 +61,31 @@ def write_png(report: dict, path, title: str = "tfforge fused ops vs TensorFlow 
     m = report["machine"]
     ax.set_title(f"{title}\n{m['device']}, measured bandwidth {m['measured_bandwidth_gbps']:.1f} GB/s", fontsize=9)
     ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    _atomic_write(path, lambda f: fig.savefig(f, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
+def write_barh_png(path, labels, values, colors, xlabel: str, title: str, log_x: bool = False) -> Path | None:
+    """A horizontal bar per labelled value, annotated; returns None when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(values) + 1.2))
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    ax.invert_yaxis()
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
     fig.tight_layout()
     path = Path(path)
     _atomic_write(path, lambda f: fig.savefig(f, dpi=110, format="png"))

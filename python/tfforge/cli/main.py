@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfforge {tfforge.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="print tracebacks and TensorFlow's own logging (also TFFORGE_DEBUG=1)")
+    parser.add_argument("--cmake-dir", action="store_true",
+                        help="print the directory of tfforge's CMake package (find_package(tfforge)) and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import tfforge.cli as cli_pkg
     for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
@@ -79,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
             module.register(subparsers)
     _bound_integer_options(parser)
     return parser
+
+
+def _print_cmake_dir() -> int:
+    from tfforge._build import REBUILD_HINT, cmake_dir
+
+    path = cmake_dir()
+    if path is None:
+        print(f"tfforge: error: this tfforge install has no CMake package; reinstall it: {REBUILD_HINT}",
+              file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    print(path)
+    return 0
 
 
 def _split_debug(argv: list[str]) -> tuple[list[str], bool]:
@@ -109,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             return _flush_stdout(exc.code if isinstance(exc.code, int) else EXIT_USAGE)
         except BaseException as exc:  # noqa: BLE001  (the frame reports everything as one line)
             return report(exc, debug)
+        if args.cmake_dir:
+            return _print_cmake_dir()
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
