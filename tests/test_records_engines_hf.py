@@ -128,3 +128,14 @@ def test_dataset_dict_is_refused_with_its_splits(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tfforge.cli.main", "records", "convert", str(tmp_path / "dd"),
                           str(tmp_path / "y")], capture_output=True, text=True)
     assert out.returncode != 0 and "train" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_missing_image_file_is_one_clear_error(tmp_path):
+    from tfforge.errors import TfforgeError
+
+    missing = str(tmp_path / "gone.png")
+    ds = datasets.Dataset.from_dict({"image": [missing]}, features=datasets.Features({"image": datasets.Image()}))
+    with pytest.raises(TfforgeError, match="feature 'image': cannot read the file") as err:
+        records.write(ds, str(tmp_path / "img"), progress=False)
+    assert err.value.path == missing
+    assert not os.listdir(tmp_path)

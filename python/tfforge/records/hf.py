@@ -54,7 +54,8 @@ def _encoded_bytes(name: str, column):
                 with open(paths[i], "rb") as f:
                     out[i] = f.read()
             except OSError as exc:
-                raise TfforgeError(f"feature {name!r}: cannot read {exc.strerror.lower()}", path=paths[i]) from None
+                raise TfforgeError(f"feature {name!r}: cannot read the file: {exc.strerror or exc}",
+                                   path=paths[i]) from None
     return pa.array(out, pa.binary())
 
 
