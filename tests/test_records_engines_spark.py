@@ -68,6 +68,12 @@ def test_write_reads_back_in_tensorflow_and_spark(spark, tmp_path):
     assert [(r[2], bytes(r[3]), list(r[4]), list(r[5]), r[6]) for r in collected] == \
         [(s, b, t, p, f) for _, _, s, b, t, p, f in rows]
 
+    # A second write replaces the dataset wholly, shards of the other count included.
+    tfspark.write(df, prefix, shards=2)
+    assert sorted(os.listdir(tmp_path / "out")) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord",
+                                                     "train.spec.json"]
+    assert records.count(prefix) == ROWS
+
     # The executors' Python workers never loaded TensorFlow.
     loaded = spark.sparkContext.parallelize(range(4), 2).map(lambda _: "tensorflow" in sys.modules).collect()
     assert loaded == [False] * 4
