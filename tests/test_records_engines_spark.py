@@ -83,12 +83,15 @@ def test_failed_task_leaves_nothing_visible(spark, tmp_path):
     df, _ = _frame(spark)
     prefix = str(tmp_path / "bad")
     # A fixed shape of 3 values: the rows' tok lists do not have it, so every task fails in the encoder.
-    with pytest.raises(Exception, match="tok"):
+    from tfforge.errors import SpecError
+
+    with pytest.raises(SpecError, match="a Spark task failed: .*tok") as err:
         tfspark.write(df, prefix, shards=2, spec={"features": {
             "id": {"kind": "int64", "shape": []}, "x": {"kind": "float", "shape": []},
             "s": {"kind": "bytes", "shape": []}, "b": {"kind": "bytes", "shape": []},
             "tok": {"kind": "int64", "shape": [3]}, "pair": {"kind": "float", "shape": [2]},
             "flag": {"kind": "int64", "shape": []}}})
+    assert "\n" not in str(err.value)
     assert os.listdir(tmp_path) == []
 
 

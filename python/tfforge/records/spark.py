@@ -16,6 +16,7 @@ failed job removes what it staged.
 from __future__ import annotations
 
 import os
+import re
 
 from tfforge.errors import SpecError
 from tfforge.records import _staged
@@ -44,6 +45,20 @@ class _EncodePartition:
              ("features", pa.string())]))
 
 
+_WORKER_ERROR = re.compile(r"^tfforge\.errors\.(\w+): (.*)$", re.M)
+
+
+def _worker_error(exc: Exception) -> Exception:
+    """The tfforge error an executor raised (Spark reports it as text inside a PythonException)."""
+    import tfforge.errors
+
+    found = _WORKER_ERROR.findall(str(exc))
+    cls = getattr(tfforge.errors, found[-1][0], None) if found else None
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, tfforge.errors.TfforgeError)):
+        return exc
+    return cls(f"a Spark task failed: {found[-1][1]}")
+
+
 def write(df, prefix, *, shards: int | None = None, compression=None, spec=None, level: int = -1,
           metadata: dict | None = None) -> list[str]:
     """Writes a Spark DataFrame as ``{prefix}-0000i-of-0000N.tfrecord[.gz|.zz]`` + ``{prefix}.spec.json``;
@@ -58,7 +73,10 @@ def write(df, prefix, *, shards: int | None = None, compression=None, spec=None,
     prefix, staging = _staged.staging_prefix(prefix)
     encode = _EncodePartition(staging, compression, level, given.to_json() if given else None)
     try:
-        results = [r.asDict() for r in df.mapInArrow(encode, _RESULT_SCHEMA).collect()]
+        try:
+            results = [r.asDict() for r in df.mapInArrow(encode, _RESULT_SCHEMA).collect()]
+        except Exception as exc:  # a worker's tfforge error, as one line instead of Spark's JVM and Python traces
+            raise _worker_error(exc) from None
         by_shard = {r["shard"]: r for r in sorted(results, key=lambda r: r["attempt"])}
         if sorted(by_shard) != list(range(len(by_shard))):
             raise SpecError(f"Spark returned results for partitions {sorted(by_shard)}, expected 0..{len(by_shard) - 1}")
