@@ -90,3 +90,17 @@ def test_cli_convert_runner_ray(cluster, tmp_path):
     assert records.spec(prefix).metadata["source"] == "ray" and len(records.resolve_paths(prefix)) == 2
     got = [(int(a), b) for batch in records.read(prefix) for a, b in zip(batch["a"], batch["b"])]
     assert sorted(got) == [(i, f"s{i}") for i in range(30)]
+
+
+def test_cli_runner_ray_reports_a_worker_error_in_one_line(cluster, tmp_path, capsys):
+    from tfforge.cli.main import main
+
+    (tmp_path / "t.csv").write_text("a\n1\n2\n")
+    (tmp_path / "s.spec.json").write_text('{"features": {"a": {"kind": "int64", "shape": [2]}}}')
+    assert main(["records", "convert", str(tmp_path / "t.csv"), str(tmp_path / "out" / "t"), "--runner", "ray",
+                 "--spec", str(tmp_path / "s.spec.json"), "--no-progress"]) != 0
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("tfforge:")]
+    assert len(ours) == 1 and ours[0].startswith("tfforge: error") and "'a'" in ours[0]
+    assert "Traceback" not in err
+    assert not os.listdir(tmp_path / "out")

@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(f"tfforge.records.ray needs Ray Data: pip install 'ray[data]' (or, from tfforge's source "
                       f"directory: pip install --no-build-isolation '.[ray]') ({exc})") from None
 
+from tfforge.errors import TfforgeError
 from tfforge.records import _staged
 from tfforge.records.spec import Spec
 from tfforge.records.writer import _int_arg, normalize_compression
@@ -114,5 +115,11 @@ def convert(src, prefix, *, shards: int | None = None, compression=None, spec=No
     if shards is not None:
         ds = ds.repartition(_int_arg("shards", shards, 1, 99999))
     sink = Sink(prefix, compression=compression, spec=spec)
-    ds.write_datasink(sink)
+    try:
+        ds.write_datasink(sink)
+    except Exception as exc:  # a worker's tfforge error, without Ray's traces around it
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, TfforgeError):
+            raise cause from None
+        raise
     return sink.paths
