@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tfforge.cli.freeze import add_freeze_options
+from tfforge.cli.verify import positive_int
 
 
 def _signature(text):
@@ -33,13 +34,19 @@ def register(subparsers):
     p.add_argument("--assets", action="append", default=[], help="file or directory copied into the SavedModel's assets/")
     p.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8"], default="none", help="TFLite quantization")
     p.add_argument("--representative", metavar="DATA",
-                   help="int8 calibration data: a .npz, a TFRecord prefix written by tfforge.records, or `random`")
+                   help="int8 calibration data (with --quantize int8 only): a .npz, a TFRecord prefix written by "
+                        "tfforge.records, or `random`; the parity check then runs on it")
     p.add_argument("--select-tf-ops", action="store_true", help="let TFLite fall back to TensorFlow ops (Flex)")
-    p.add_argument("--allow-custom-ops", action="store_true", help="keep ops TFLite does not know as custom ops")
+    p.add_argument("--allow-custom-ops", action="store_true",
+                   help="keep ops TFLite does not know as custom ops (a runtime must register kernels for them; "
+                        "such a .tflite cannot be verified here)")
     p.add_argument("--keep-tfforge-ops", action="store_true",
-                   help="do not rewrite tfforge's custom ops into built-in ops before TFLite conversion")
+                   help="do not rewrite tfforge's custom ops into built-in ops before TFLite conversion "
+                        "(needs --allow-custom-ops: they become custom ops a runtime must provide)")
     p.add_argument("--no-verify", action="store_true", help="skip the parity check")
-    p.add_argument("--samples", type=int, default=4, help="random samples for the parity check")
+    p.add_argument("--keep-failed", action="store_true",
+                   help="keep DST when the conversion or its parity check fails (removed by default)")
+    p.add_argument("--samples", type=positive_int, default=4, help="random samples for the parity check")
     p.add_argument("--data", help=".npz with inputs for the parity check")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -67,7 +74,7 @@ def _convert(convert, args):
         representative=args.representative, select_tf_ops=args.select_tf_ops, allow_custom_ops=args.allow_custom_ops,
         decompose=not args.keep_tfforge_ops, safe_mode=not args.unsafe, graph=args.graph, meta=args.meta,
         clear_devices=args.clear_devices, variables=args.variables, exclude_variables=args.exclude_variables,
-        initializer_nodes=args.initializer_nodes)
+        initializer_nodes=args.initializer_nodes, keep_failed=args.keep_failed)
 
 
 def _report(result, args) -> int:

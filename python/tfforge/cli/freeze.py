@@ -8,7 +8,9 @@ import json
 def add_freeze_options(p):
     p.add_argument("--outputs", help="output node names, comma-separated (detected and printed when omitted)")
     p.add_argument("--inputs", help="input node names, comma-separated; non-placeholders are cut into placeholders")
-    p.add_argument("--signature", default="serving_default", help="SavedModel signature to freeze")
+    p.add_argument("--signature", default="serving_default",
+                   help="SavedModel signature to freeze; '' freezes the MetaGraph by node names with --outputs, "
+                        "as freeze_graph.py --input_saved_model_dir does")
     p.add_argument("--tags", default="serve", help="SavedModel MetaGraph tags, comma-separated")
     p.add_argument("--clear-devices", action="store_true", help="drop device placements")
     p.add_argument("--variables", help="freeze only these variables (comma-separated names or globs)")

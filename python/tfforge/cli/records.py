@@ -54,7 +54,8 @@ def register(subparsers):
     c.add_argument("--image-format", choices=["jpeg", "png"], help="image folders: re-encode images")
     c.add_argument("--quality", type=_count_arg(1, 100), default=95, help="JPEG quality when re-encoding (default 95)")
     c.add_argument("--runner", metavar="NAME",
-                   help="run the conversion as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, ...)")
+                   help="the engine: local (default: this process's threads), spark (a local Spark session), "
+                        "ray (ray.init()), beam (Beam's DirectRunner) or a Beam runner's name (DataflowRunner, ...)")
     c.add_argument("--pipeline-arg", action="append", default=[], metavar="ARG",
                    help="a Beam pipeline option, e.g. --pipeline-arg=--project=my-project (repeatable)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -95,13 +96,21 @@ def run_convert(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            if args.runner:
+            runner = (args.runner or "local").lower()
+            if runner != "local" and (args.sequence or args.records_per_shard):
+                raise SystemExit("tfforge: error: --sequence and --records-per-shard need --runner local")
+            if runner in ("spark", "ray"):
+                from importlib import import_module
+
+                engine = import_module(f"tfforge.records.{runner}")
+                paths = engine.convert(args.src, args.prefix, shards=args.shards, compression=args.compression,
+                                       spec=args.spec)
+            elif runner != "local":
                 from tfforge.records import beam
 
-                if args.sequence:
-                    raise SystemExit("tfforge: error: --sequence is not supported with --runner")
-                paths = beam.convert(args.src, args.prefix, runner=args.runner, pipeline_args=args.pipeline_arg,
-                                     shards=args.shards, compression=args.compression, spec=args.spec)
+                paths = beam.convert(args.src, args.prefix, pipeline_args=args.pipeline_arg, shards=args.shards,
+                                     runner="DirectRunner" if runner == "beam" else args.runner,
+                                     compression=args.compression, spec=args.spec)
             else:
                 paths = records.convert(args.src, args.prefix, shards=args.shards,
                                         records_per_shard=args.records_per_shard, compression=args.compression,

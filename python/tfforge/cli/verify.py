@@ -5,6 +5,17 @@ from __future__ import annotations
 import json
 
 
+def positive_int(text: str) -> int:
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def register(subparsers):
     p = subparsers.add_parser("verify", help="compare two models (any formats) output by output",
                               description="Runs A (the reference) and B on the same random inputs (or --data) and "
@@ -12,7 +23,7 @@ def register(subparsers):
     p.add_argument("a")
     p.add_argument("b")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--samples", type=int, default=4, help="random samples (default 4)")
+    group.add_argument("--samples", type=positive_int, default=4, help="random samples (default 4)")
     group.add_argument("--data", help=".npz with arrays named like the inputs (or arr_0, arr_1, ...)")
     p.add_argument("--signature", default="serving_default", help="SavedModel signature")
     p.add_argument("--tags", default=None, help="SavedModel tags, comma-separated")
@@ -33,6 +44,12 @@ def run(args) -> int:
         print(f"{report.a} vs {report.b}: {report.samples} samples"
               + (f" (TFLite via {report.interpreter})" if report.interpreter else ""))
         print(report.table())
-    if args.tolerance is not None and report.max_abs > args.tolerance:
-        return 1
+    if args.tolerance is not None:
+        import sys
+        over = [o for o in report.outputs if not o.max_abs <= args.tolerance]  # NaN fails too
+        for o in over:
+            print(f"tfforge: error: output {o.a!r}: max abs error {o.max_abs:.6g} exceeds --tolerance "
+                  f"{args.tolerance:g} by {o.max_abs - args.tolerance:.6g}", file=sys.stderr)
+        if over:
+            return 1
     return 0

@@ -34,10 +34,12 @@ def _split(value):
     return [v.strip() for v in value if v and v.strip()] or None
 
 
-def load_frozen(src: str, *, outputs=None, inputs=None, signature: str = "serving_default", tags=None,
+def load_frozen(src: str, *, outputs=None, inputs=None, signature: str | None = "serving_default", tags=None,
                 clear_devices: bool = False, variables=None, exclude_variables=None, initializer_nodes=None,
                 graph: str | None = None, meta: str | None = None, safe_mode: bool = True) -> FrozenGraph:
-    """Loads SRC (checkpoint, SavedModel, Keras file, or a GraphDef) as a FrozenGraph."""
+    """Loads SRC (checkpoint, SavedModel, Keras file, or a GraphDef) as a FrozenGraph. A SavedModel is
+    frozen through its `signature` function, or with signature=None / "" through its MetaGraph by node
+    names, as freeze_graph.py does."""
     outputs, inputs = _split(outputs), _split(inputs)
     variables, exclude_variables, initializer_nodes = _split(variables), _split(exclude_variables), \
         _split(initializer_nodes)
@@ -52,6 +54,10 @@ def load_frozen(src: str, *, outputs=None, inputs=None, signature: str = "servin
                                    exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
     elif kind in (formats.FROZEN, formats.PBTXT):
         frozen = _graph_only(src, outputs, inputs)
+    elif kind == formats.SAVEDMODEL and not signature:
+        from tfforge.convert.savedmodel_source import freeze_metagraph
+        frozen = freeze_metagraph(src, tags, outputs=outputs, inputs=inputs, variables=variables,
+                                  exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
     else:
         if variables or exclude_variables or initializer_nodes:
             raise ConversionError("--variables / --exclude-variables / --initializer-nodes apply to TF1 "

@@ -12,6 +12,7 @@ import os
 from tfforge.checkpoint import Checkpoint
 from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
+from tfforge.convert.v1_checkpoint import V1Checkpoint, is_v1_checkpoint
 from tfforge.errors import ConversionError
 from tfforge.formats import checkpoint_prefix
 from tfforge.graph.outputs import detect_outputs
@@ -38,8 +39,8 @@ def read_meta_graph(path: str):
 def load_graph(src: str, graph: str | None = None, meta: str | None = None):
     """(checkpoint prefix, GraphDef, MetaGraphDef or None)."""
     prefix = checkpoint_prefix(src)
-    if not os.path.exists(prefix + ".index"):
-        raise ConversionError("no checkpoint here (missing .index)", path=prefix)
+    if not os.path.exists(prefix + ".index") and not is_v1_checkpoint(prefix):
+        raise ConversionError("no checkpoint here (neither a V2 .index file nor a V1 checkpoint file)", path=prefix)
     if graph:
         return prefix, read_graph_def(graph), None
     meta_path = meta or prefix + ".meta"
@@ -50,10 +51,11 @@ def load_graph(src: str, graph: str | None = None, meta: str | None = None):
     return prefix, meta_graph.graph_def, meta_graph
 
 
-def checkpoint_keys(graph_def) -> dict[str, str]:
+def checkpoint_keys(graph_def, sliced: dict | None = None) -> dict[str, str]:
     """Variable node -> checkpoint key, read from the saver's restore ops: each Assign /
     AssignVariableOp fed (through Identity) by output i of a RestoreV2 node restores key i of that
-    node's tensor_names constant."""
+    node's tensor_names constant. Partitions restored from a slice of a key go into `sliced`
+    (variable -> (key, slice spec)) instead."""
     from tfforge._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     keys = {}
@@ -76,6 +78,8 @@ def checkpoint_keys(graph_def) -> dict[str, str]:
             if slices is not None and slices.op == "Const":
                 spec = tf().make_ndarray(slices.attr["value"].tensor).reshape(-1)
                 if port < len(spec) and spec[port]:
+                    if sliced is not None and port < len(values):
+                        sliced[graph_edit.node_of(node.input[0])] = (values[port].decode(), spec[port].decode())
                     continue  # a slice of a partitioned variable: not handled by key
         if port < len(values):
             keys[graph_edit.node_of(node.input[0])] = values[port].decode()
@@ -90,20 +94,28 @@ def _selected(name: str, include, exclude) -> bool:
 
 def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = None, outputs=None, inputs=None,
                       variables=None, exclude_variables=None, initializer_nodes=None) -> FrozenGraph:
+    prefix, graph_def, _ = load_graph(src, graph, meta)
+    return freeze_graph_def(prefix, graph_def, outputs=outputs, inputs=inputs, variables=variables,
+                            exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
+
+
+def freeze_graph_def(prefix: str, graph_def, outputs=None, inputs=None, variables=None, exclude_variables=None,
+                     initializer_nodes=None) -> FrozenGraph:
+    """A TF1 GraphDef whose variables the checkpoint PREFIX holds -> FrozenGraph pruned to `outputs`."""
     from tfforge._tf import tf
-    prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:
         outputs = detect_outputs(graph_def)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
         notes.append(f"detected outputs: {', '.join(outputs)}")
-    keys = checkpoint_keys(graph_def)
+    sliced = {}
+    keys = checkpoint_keys(graph_def, sliced)
     roots = list(outputs) + list(initializer_nodes or [])
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
     graph_def = graph_edit.inline_functions(graph_edit.prune(graph_def, roots), roots)
-    bundle = Checkpoint(prefix)
+    bundle = V1Checkpoint(prefix) if is_v1_checkpoint(prefix) else Checkpoint(prefix)
     weights, frozen = {}, {}
     for node in graph_def.node:
         if node.op not in graph_edit.VARIABLE_OPS or not _selected(node.name, variables, exclude_variables):
@@ -112,6 +124,11 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
                                       node.attr["shared_name"].s else node.name)
         if key not in bundle:
             key = node.name if node.name in bundle else key
+        if key not in bundle and node.name in sliced:
+            whole, spec = sliced[node.name]
+            raise ConversionError(f"this variable is the slice {spec!r} of the partitioned checkpoint tensor "
+                                  f"{whole!r}; partitioned variables cannot be frozen (freeze_graph.py refuses "
+                                  "them too)", path=prefix, node=node.name)
         if key not in bundle:
             raise ConversionError(f"the checkpoint has no tensor {key!r} for this variable", path=prefix, node=node.name)
         value = bundle.view(key)
@@ -127,6 +144,12 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
         notes.append(f"kept as variables (not frozen): {', '.join(left)}")
     if initializer_nodes:
         notes.append(f"run these nodes once before inference: {', '.join(initializer_nodes)}")
-    inputs = inputs or [n.name for n in graph_def.node if n.op in ("Placeholder", "PlaceholderWithDefault")]
+    if not inputs:
+        # A PlaceholderWithDefault is optional: not an input of signatures or parity checks unless named.
+        inputs = [n.name for n in graph_def.node if n.op == "Placeholder"]
+        optional = [n.name for n in graph_def.node if n.op == "PlaceholderWithDefault"]
+        if optional:
+            notes.append(f"optional inputs (PlaceholderWithDefault, fed only when named in --inputs): "
+                         f"{', '.join(optional)}")
     return FrozenGraph(graph_def, weights, inputs=[graph_edit.node_of(i) for i in inputs],
                        outputs=[o if ":" in o else o + ":0" for o in outputs], notes=notes)

@@ -46,6 +46,7 @@ def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signa
     with graph.as_default():
         v1.import_graph_def(graph_def, name="")
     sigs = _signatures(signatures, inputs, outputs)
+    _check_signatures(sigs)
     sig_defs = {}
     for name, (ins, outs) in sigs.items():
         def tensor(n, name=name):
@@ -58,6 +59,14 @@ def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signa
                 inputs={i.split(":")[0].replace("/", "_"): tensor(i) for i in ins},
                 outputs={o.split(":")[0].replace("/", "_"): tensor(o) for o in outs})
     _build_savedmodel(graph, dst, tags, sig_defs, session_setup=None, assets=assets)
+
+
+def _check_signatures(sigs):
+    for name, (ins, outs) in sigs.items():
+        if not ins or not outs:
+            raise ConversionError(f"signature {name!r} would have no {'inputs' if not ins else 'outputs'} (a "
+                                  "SavedModel signature needs both); name them with --inputs / --outputs or "
+                                  "--add-signature NAME=INS:OUTS")
 
 
 def _build_savedmodel(graph, dst, tags, sig_defs, session_setup, assets, saver=None):
@@ -101,8 +110,14 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     if not outputs:
         outputs = detect_outputs(graph_def)
+        if not outputs:
+            raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
     if not inputs:
         inputs = [n.name for n in graph_edit.prune(graph_def, outputs).node if n.op == "Placeholder"]
+        if not inputs and not signatures:
+            raise ConversionError(f"no Placeholder feeds the outputs {', '.join(outputs)}, so the SavedModel "
+                                  "signature would have no inputs; name the input tensors with --inputs (any "
+                                  "tensor can be fed)", path=prefix)
     g = t.Graph()
     with g.as_default():
         if meta_graph is not None:
@@ -111,6 +126,7 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
             v1.import_graph_def(graph_def, name="")
             saver = v1.train.Saver(var_list=v1.global_variables() or None) if v1.global_variables() else None
     sigs = _signatures(signatures, inputs, outputs)
+    _check_signatures(sigs)
     sig_defs = {}
     for name, (ins, outs) in sigs.items():
         with g.as_default():
@@ -128,14 +144,43 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
             quantize: str = "none", representative: str | None = None, select_tf_ops: bool = False,
             allow_custom_ops: bool = False, decompose: bool = True, safe_mode: bool = True, graph: str | None = None,
             meta: str | None = None, clear_devices: bool = False, variables=None, exclude_variables=None,
-            initializer_nodes=None) -> ConvertResult:
+            initializer_nodes=None, keep_failed: bool = False) -> ConvertResult:
     """Converts SRC to DST; `to` defaults from DST's extension (.pb -> frozen, .pbtxt, .tflite, a
-    directory name -> savedmodel). Runs verify(SRC, DST) unless verify=False."""
-    from tfforge.convert.api import _split, load_frozen
+    name without an extension -> savedmodel). Runs verify(SRC, DST) unless verify=False; an int8
+    export is checked on its calibration data. When anything fails, DST is removed again unless
+    keep_failed=True."""
     src, dst = os.fspath(src), os.fspath(dst)
     to = to or _target_from_name(dst)
     if to not in TARGETS:
         raise ConversionError(f"--to must be one of {', '.join(TARGETS)}, not {to!r}")
+    from tfforge.convert.tflite_export import check_options
+    check_options(quantize, representative)
+    if to != "tflite" and quantize != "none":
+        raise ConversionError(f"--quantize applies to TFLite exports, not --to {to}")
+    before = _identity(dst)
+    try:
+        return _convert(src, dst, to, verify=verify, samples=samples, data=data, inputs=inputs, outputs=outputs,
+                        signature=signature, tags=tags, signatures=signatures, assets=assets, quantize=quantize,
+                        representative=representative, select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops,
+                        decompose=decompose, safe_mode=safe_mode, graph=graph, meta=meta, clear_devices=clear_devices,
+                        variables=variables, exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
+    except BaseException as exc:
+        if _identity(dst) not in (None, before):  # this run wrote DST (new, or replacing an older file)
+            if keep_failed:
+                if isinstance(exc, ConversionError):
+                    exc.message += f" (the output was kept as asked: {dst})"
+                    exc.args = (exc._format(),)  # noqa: SLF001
+            elif os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst, ignore_errors=True)
+            else:
+                os.remove(dst)
+        raise
+
+
+def _convert(src, dst, to, *, verify, samples, data, inputs, outputs, signature, tags, signatures, assets, quantize,
+             representative, select_tf_ops, allow_custom_ops, decompose, safe_mode, graph, meta, clear_devices,
+             variables, exclude_variables, initializer_nodes) -> ConvertResult:
+    from tfforge.convert.api import _split, load_frozen
     inputs, outputs, tags = _split(inputs), _split(outputs), _split(tags) or ["serve"]
     kind = formats.CHECKPOINT if graph else formats.detect(src)
     freeze_opts = dict(outputs=outputs, inputs=inputs, clear_devices=clear_devices, variables=variables,
@@ -186,27 +231,52 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
         from tfforge.convert.tflite_export import export_tflite
         export_tflite(src, dst, quantize=quantize, representative=representative, select_tf_ops=select_tf_ops,
                       allow_custom_ops=allow_custom_ops, decompose=decompose, signature=signature, tags=tags,
-                      safe_mode=safe_mode, frozen_options={k: v for k, v in freeze_opts.items() if v})
+                      safe_mode=safe_mode, frozen_options={k: v for k, v in freeze_opts.items() if v},
+                      notes=result.notes)
     from tfforge.convert.verify import size_reduction
     result.bytes_in, result.bytes_out = size_reduction(src if kind != formats.CHECKPOINT or graph
                                                        else formats.checkpoint_prefix(src), dst)
     if verify:
-        from tfforge.convert.runners import GraphRunner, open_runner
-        from tfforge.convert.verify import verify as run_verify
-        ref = open_runner(src, signature=signature, tags=None if kind == formats.SAVEDMODEL and not tags else tags,
-                          safe_mode=safe_mode, inputs=inputs, outputs=outputs, graph=graph)
+        _verify(result, src, dst, to, kind, samples=samples, data=data, signature=signature, tags=tags,
+                safe_mode=safe_mode, inputs=inputs, outputs=outputs, graph=graph, run_opts=run_opts,
+                calibration=representative if quantize == "int8" and representative != "random" else None)
+    return result
+
+
+def _verify(result, src, dst, to, kind, *, samples, data, signature, tags, safe_mode, inputs, outputs, graph,
+            run_opts, calibration):
+    """The parity check of DST against SRC, on `data`, else on the int8 calibration data (the inputs
+    the quantization ranges were fitted to), else on random inputs."""
+    from tfforge.convert.runners import GraphRunner, NotRunnableHere, open_runner
+    from tfforge.convert.verify import verify as run_verify
+    ref = open_runner(src, signature=signature, tags=None if kind == formats.SAVEDMODEL and not tags else tags,
+                      safe_mode=safe_mode, inputs=inputs, outputs=outputs, graph=graph)
+    feeds = None
+    if calibration and not data:
+        from tfforge.convert.representative import calibration_feeds
+        feeds = calibration_feeds(calibration, ref.inputs)
+    try:
         if to in ("frozen", "pb", "pbtxt"):
             from tfforge.convert.frozen import read_graph_def
             out = GraphRunner(read_graph_def(dst), run_opts.get("inputs") or inputs, run_opts.get("outputs") or outputs)
         else:
             out = open_runner(dst, tags=tags if to == "savedmodel" else None)
-        from tfforge.convert.runners import FlexOpsError
-        try:
-            result.parity = run_verify(ref, out, samples=samples, data=data)
-            result.parity.a, result.parity.b = src, dst
-        except FlexOpsError as exc:  # written and valid; only this machine cannot run it
-            result.notes.append(f"not verified: {exc.message}")
-    return result
+        result.parity = run_verify(ref, out, samples=samples, data=data, feeds=feeds)
+    except NotRunnableHere as exc:  # written and valid; only this machine cannot run it
+        result.notes.append(f"not verified: {exc.message}")
+        return
+    result.parity.a, result.parity.b = src, dst
+    if feeds is not None:
+        result.notes.append(f"parity measured on the {result.parity.samples} calibration samples of {calibration}")
+
+
+def _identity(path: str):
+    """(inode, mtime) of PATH, None when it does not exist: tells a file this run wrote from one it found."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _target_from_name(dst: str) -> str:
@@ -217,4 +287,8 @@ def _target_from_name(dst: str) -> str:
         return "pbtxt"
     if lower.endswith(".pb"):
         return "frozen"
+    ext = os.path.splitext(os.path.basename(os.path.normpath(dst)))[1]
+    if ext and not os.path.isdir(dst):
+        raise ConversionError(f"unknown output extension {ext!r}: name the output .pb, .pbtxt or .tflite, or a "
+                              "directory without an extension for a SavedModel (or give --to)", path=dst)
     return "savedmodel"

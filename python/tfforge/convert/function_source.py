@@ -44,7 +44,8 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
     if input_names:
         inputs = _rename(graph_def, inputs, input_names)
     if output_names:
-        outputs = [f"{n}:0" for n in _rename_outputs(graph_def, outputs, output_names)]
+        dtypes = [t.dtype.as_datatype_enum for t in func.outputs]
+        outputs = [f"{n}:0" for n in _rename_outputs(graph_def, outputs, output_names, dtypes)]
     graph_def = graph_edit.prune(graph_def, outputs)
     graph_edit.check_frozen(graph_def, set(frozen))
     kept = {n.name for n in graph_def.node}
@@ -90,14 +91,16 @@ def _rename(graph_def, old: list[str], new: list[str]) -> list[str]:
     return [mapping.get(o, o) for o in old]
 
 
-def _rename_outputs(graph_def, tensors: list[str], names: list[str]) -> list[str]:
+def _rename_outputs(graph_def, tensors: list[str], names: list[str], dtypes: list[int]) -> list[str]:
     """Output tensors of a function graph are Identity nodes' :0; renaming those nodes names the outputs.
-    Tensors that are not port 0 of a node get an Identity of the wanted name."""
+    Tensors that are not port 0 of an Identity get an Identity of the wanted name, typed from the
+    function's output dtype (`dtypes`): the graph cannot be imported to ask, its frozen Consts have no
+    value yet."""
     from tfforge._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     result = []
     plain_old, plain_new = [], []
-    for tensor, name in zip(tensors, names):
+    for tensor, name, dtype in zip(tensors, names, dtypes):
         base, _, port = tensor.partition(":")
         if port in ("", "0") and nodes.get(base) is not None and nodes[base].op == "Identity":
             plain_old.append(base)
@@ -105,20 +108,12 @@ def _rename_outputs(graph_def, tensors: list[str], names: list[str]) -> list[str
             result.append(None)
         else:
             ident = tf().compat.v1.NodeDef(name=_unique(_sanitize(name), nodes), op="Identity", input=[tensor])
-            ident.attr["T"].type = _tensor_dtype(graph_def, tensor)
+            ident.attr["T"].type = dtype
             graph_def.node.append(ident)
             nodes[ident.name] = ident
             result.append(ident.name)
     renamed = iter(_rename(graph_def, plain_old, plain_new))
     return [r if r is not None else next(renamed) for r in result]
-
-
-def _tensor_dtype(graph_def, tensor):
-    from tfforge._tf import tf
-    graph = tf().Graph()
-    with graph.as_default():
-        tf().compat.v1.import_graph_def(graph_def, name="")
-    return graph.get_tensor_by_name(tensor if ":" in tensor else tensor + ":0").dtype.as_datatype_enum
 
 
 def _unique(name, taken):

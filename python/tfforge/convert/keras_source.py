@@ -31,11 +31,8 @@ def load_model(path: str, safe_mode: bool = True):
     load_tfforge_ops()
     try:
         return keras().models.load_model(path, compile=False, safe_mode=safe_mode)
-    except ValueError as exc:
-        if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise ConversionError(f"{exc} (pass --unsafe / safe_mode=False only for files you trust)",
-                                  path=path) from None
-        raise
+    except Exception as exc:  # Keras raises ValueError, TypeError, OSError, KeyError ... for files it cannot load
+        raise _load_error(exc, path) from None
 
 
 def build_deferred(path: str, safe_mode: bool = True):
@@ -48,16 +45,33 @@ def build_deferred(path: str, safe_mode: bool = True):
             config = json.loads(zf.read(_CONFIG))
         except KeyError:
             raise ConversionError(f"no {_CONFIG} in the archive", path=path) from None
+        except (ValueError, zipfile.BadZipFile) as exc:  # JSON, UTF-8 or zip member errors
+            raise ConversionError(f"{_CONFIG} cannot be read: {exc}", path=path) from None
+    if not isinstance(config, dict):
+        raise ConversionError(f"{_CONFIG} is not a JSON object", path=path)
     config["compile_config"] = None
     from keras.src.saving.serialization_lib import ObjectSharingScope
     try:
         with k.StatelessScope(initialize_variables=False), ObjectSharingScope():
             return k.saving.deserialize_keras_object(config, safe_mode=safe_mode)
-    except ValueError as exc:
-        if "safe_mode" in str(exc):
-            raise ConversionError(f"{exc} (pass --unsafe / safe_mode=False only for files you trust)",
-                                  path=path) from None
-        raise
+    except Exception as exc:
+        raise _load_error(exc, path) from None
+
+
+def _load_error(exc, path) -> ConversionError:
+    """One line for a model Keras cannot load: a file it does not understand, a config naming a
+    function or class it will not import, Lambda layers under safe_mode."""
+    if isinstance(exc, ConversionError):
+        return exc
+    text = str(exc)
+    if "Exception encountered:" in text:  # Keras wraps the cause after the whole layer config
+        text = text.rsplit("Exception encountered:", 1)[1]
+    text = " ".join(text.split()) or type(exc).__name__
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    if "safe_mode" in text or "Lambda" in text:
+        return ConversionError(f"{text} (pass --unsafe / safe_mode=False only for files you trust)", path=path)
+    return ConversionError(f"Keras cannot load this model: {text}", path=path)
 
 
 def weight_arrays(model, path: str) -> dict:
@@ -234,7 +248,8 @@ def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
         graph_edit.constify(nodes[name], tf().as_dtype(array.dtype).as_datatype_enum)
     inputs = _rename(graph_def, placeholders[:n_inputs], in_names)
     outputs = [f"{n}:0" for n in _rename_outputs(graph_def, [t.name for t in concrete.outputs],
-                                                  output_names(model, len(concrete.outputs)))]
+                                                  output_names(model, len(concrete.outputs)),
+                                                  [t.dtype.as_datatype_enum for t in concrete.outputs])]
     graph_def = graph_edit.prune(graph_def, outputs)
     kept = {n.name for n in graph_def.node}
     return FrozenGraph(graph_def, {k: v for k, v in weights.items() if k in kept}, inputs=inputs, outputs=outputs)

@@ -12,33 +12,49 @@ import numpy as np
 from tfforge.errors import ConversionError
 
 
-def representative_dataset(spec: str, inputs, samples: int = 32):
-    """A callable yielding lists of arrays (one per input, batch 1) for TFLiteConverter.
+def calibration_batches(spec: str, inputs, samples: int = 32) -> list:
+    """The calibration samples: a list of batches, each a list of arrays (one per input, batch 1).
     `inputs`: list of TensorInfo (name, shape, dtype) of the model."""
     if spec == "random":
         warnings.warn("calibrating int8 quantization on random data is only a smoke test: the ranges will not "
-                      "match real inputs and the accuracy will be poor", stacklevel=2)
+                      "match real inputs and the accuracy will be poor", stacklevel=3)
         from tfforge.convert.verify import sample_inputs
         feeds = sample_inputs(inputs, samples, seed=1)
         batches = [[feeds[i.name][k:k + 1] for i in inputs] for k in range(samples)]
-    elif spec.endswith(".npz"):
+    elif spec.lower().endswith(".npz"):
         from tfforge.convert.verify import load_npz
         feeds = load_npz(spec, inputs)
-        n = min(len(v) for v in feeds.values())
+        n = min(len(v) for v in feeds.values()) if feeds else 0
         batches = [[feeds[i.name][k:k + 1].astype(i.dtype) for i in inputs] for k in range(min(n, samples * 4))]
     else:
         batches = _tfrecord_batches(spec, inputs, samples * 4)
     if not batches:
         raise ConversionError("the representative data has no samples", path=spec)
+    return batches
+
+
+def representative_dataset(spec: str, inputs, samples: int = 32):
+    """A callable yielding the calibration batches, for TFLiteConverter.representative_dataset."""
+    batches = calibration_batches(spec, inputs, samples)
 
     def generate():
         yield from batches
     return generate
 
 
+def calibration_feeds(spec: str, inputs, samples: int = 32) -> dict:
+    """The calibration samples as one batch per input ({name: array}), so the parity check of an int8
+    export runs on the data its ranges were calibrated on."""
+    batches = calibration_batches(spec, inputs, samples)
+    return {info.name: np.concatenate([batch[k] for batch in batches]) for k, info in enumerate(inputs)}
+
+
 def _tfrecord_batches(prefix: str, inputs, limit: int):
     """Reads Examples whose features are named like the model inputs from PREFIX* shard files: with
     tfforge.records' native reader (and the spec beside the shards) when it is built in, else tf.data."""
+    if not glob.glob(glob.escape(prefix) + "*"):
+        raise ConversionError("no such .npz file or TFRecord prefix (no file name starts with it), and not "
+                              "`random`", path=prefix)
     try:
         from tfforge.records import read
     except ImportError:

@@ -13,8 +13,25 @@ from tfforge.errors import ConversionError
 from tfforge.graph.outputs import detect_outputs
 
 
-class FlexOpsError(ConversionError):
+class NotRunnableHere(ConversionError):
+    """A valid model that the runtimes installed here cannot run."""
+
+
+class FlexOpsError(NotRunnableHere):
     """A .tflite needs the Flex delegate to run."""
+
+
+class CustomOpsError(NotRunnableHere):
+    """A .tflite holds custom ops no kernel is registered for."""
+
+
+def _unresolved_custom_op(exc, path):
+    import re
+    m = re.search(r"unresolved custom op: (\w+)", str(exc))
+    if m is None:
+        return None
+    return CustomOpsError(f"the .tflite holds the custom op {m.group(1)}, which no interpreter here has a kernel "
+                          "for; it runs only where a kernel is registered under that name", path=os.fspath(path))
 
 
 @dataclass
@@ -99,6 +116,7 @@ class TFLiteRunner(Runner):
     def __init__(self, path):
         from tfforge._tf import native_stderr_quiet
         self.interp = None
+        self.path = path
         try:
             from ai_edge_litert.interpreter import Interpreter
             with native_stderr_quiet():
@@ -107,18 +125,31 @@ class TFLiteRunner(Runner):
             self.interpreter_name = "ai_edge_litert"
         except ImportError:
             pass
-        except (RuntimeError, ValueError):  # e.g. Select TF (Flex) ops, which TensorFlow's interpreter links
+        except (RuntimeError, ValueError) as exc:  # e.g. Select TF (Flex) ops, which TensorFlow's interpreter links
+            if "not a valid Flatbuffer" in str(exc):  # TensorFlow's interpreter would crash on it: stop here
+                raise ConversionError("not a valid .tflite file (the flatbuffer verifier rejects it)",
+                                      path=os.fspath(path), offset=0) from None
             self.interp = None
-        if self.interp is None:
-            from tfforge._tf import tf
-            with native_stderr_quiet():
-                self.interp = tf().lite.Interpreter(model_path=os.fspath(path))
-            self.interpreter_name = "tf.lite"
-        signatures = self.interp.get_signature_list()
-        if not signatures:
-            raise ConversionError("the .tflite has no signature to run", path=path)
-        self.signature = "serving_default" if "serving_default" in signatures else next(iter(signatures))
-        self.runner = self.interp.get_signature_runner(self.signature)
+        try:
+            if self.interp is None:
+                from tfforge._tf import tf
+                with native_stderr_quiet():
+                    self.interp = tf().lite.Interpreter(model_path=os.fspath(path))
+                self.interpreter_name = "tf.lite"
+            signatures = self.interp.get_signature_list()
+            if not signatures:
+                raise ConversionError("the .tflite has no signature to run", path=path)
+            self.signature = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+            self.runner = self.interp.get_signature_runner(self.signature)
+        except (RuntimeError, ValueError) as exc:
+            if isinstance(exc, ConversionError):
+                raise
+            error = _unresolved_custom_op(exc, path)
+            if error is not None:
+                raise error from None
+            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            raise ConversionError(f"the TFLite interpreter cannot load this file: "
+                                  f"{lines[0] if lines else type(exc).__name__}", path=os.fspath(path)) from None
         in_details, out_details = self.runner.get_input_details(), self.runner.get_output_details()
         self._in = in_details
         self._out = out_details
@@ -144,6 +175,9 @@ class TFLiteRunner(Runner):
             if "Select TensorFlow op" in str(exc):
                 raise FlexOpsError("the .tflite uses Select TF (Flex) ops, which the interpreters installed here "
                                    "cannot run; check it on a runtime with the Flex delegate") from None
+            error = _unresolved_custom_op(exc, self.path)
+            if error is not None:
+                raise error from None
             raise
         out = {}
         for name in self.outputs:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfforge.errors import SpecError, TfforgeError
+from tfforge.records import hf
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 IMAGES_PER_SHARD = 1000
@@ -157,10 +158,16 @@ def open_source(src, **options) -> Source:
     if not isinstance(src, (str, os.PathLike)):
         from tfforge.records._columns import is_batch
 
+        if hf.is_dataset(src):
+            batches, rows, meta = hf.source(src)
+            return Source(batches, rows, meta, kind="huggingface datasets")
         if is_batch(src):
             return Source(iter([src]), None, kind=type(src).__name__)
         raise SpecError(f"cannot convert a {type(src).__name__}")
     path = os.fspath(src)
+    if os.path.isdir(path) and hf.is_saved_folder(path):
+        batches, rows, meta = hf.source(hf.load_folder(path))
+        return Source(batches, rows, meta, kind="huggingface datasets")
     if os.path.isdir(path):
         return _images(path, **options)
     if not os.path.exists(path):
@@ -187,7 +194,8 @@ def convert(src, prefix, *, shards: int | None = None, records_per_shard: int | 
     from tfforge.records.writer import write
 
     image_opts = {"resize": resize, "image_format": image_format, "workers": workers}
-    is_images = isinstance(src, (str, os.PathLike)) and os.path.isdir(os.fspath(src))
+    is_images = (isinstance(src, (str, os.PathLike)) and os.path.isdir(os.fspath(src))
+                 and not hf.is_saved_folder(os.fspath(src)))
     source = open_source(src, **(dict(image_opts, quality=quality) if is_images else
                                  {k: v for k, v in image_opts.items() if k != "workers"}))
     if shards is not None and records_per_shard is not None:

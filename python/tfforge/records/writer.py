@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from tfforge import _native
 from tfforge._console import Progress
 from tfforge.errors import ClosedError, SpecError
-from tfforge.records import _columns, _commit
+from tfforge.records import _columns, _commit, hf
 from tfforge.records.raw import path_arg
 from tfforge.records.spec import Feature, Spec, merge
 
@@ -197,7 +197,7 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     """Writes ``data`` as TFRecord shards ``{prefix}-00000-of-0000N.tfrecord[.gz|.zz]`` and the spec
     ``{prefix}.spec.json``; returns the shard paths.
 
-    data: a dict of columns (numpy 1-D for scalars, N-D for fixed shapes, sequences of arrays / bytes
+    data: a Hugging Face ``datasets.Dataset`` (see ``records.hf``), a dict of columns (numpy 1-D for scalars, N-D for fixed shapes, sequences of arrays / bytes
     or ``Ragged`` for variable length), a pandas DataFrame, a pyarrow Table, or an iterable of those
     (batches, for data larger than memory).
 
@@ -214,6 +214,9 @@ def write(data, prefix, *, shards: int = 1, compression=None, spec=None, workers
     that a killed run left are removed by the next write to the same prefix.
     """
     prefix = path_arg(prefix)
+    if hf.is_dataset(data):  # a Hugging Face Dataset: streamed as Arrow batches
+        data, rows, hf_meta = hf.source(data)
+        metadata, total = {**hf_meta, **(metadata or {})}, rows if total is None else total
     compression = normalize_compression(compression)
     given = Spec.coerce(spec)
     seq_names = _sequence_names(sequence)
