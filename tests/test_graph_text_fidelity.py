@@ -76,7 +76,7 @@ class Generator:
             return ld(f.number, bytes(r.randrange(256) for _ in range(r.randrange(6))))
         wire_type, value = self.scalar_value(f)
         roll = r.random()
-        if roll < 0.15 or (f.label == FD.LABEL_REPEATED and roll < 0.5):  # packed, even for singular fields
+        if roll < 0.15 or (f.is_repeated and roll < 0.5):  # packed, even for singular fields
             run = value + b"".join(self.scalar_value(f)[1] for _ in range(r.randrange(3)))
             return ld(f.number, run)
         if roll < 0.2:  # a wire type the field does not have
@@ -145,9 +145,9 @@ def check_round_trip(data: bytes, gd_class) -> bool:
 def test_generated_graphs_match_protobuf():
     gd_class = type(gm.graph_def(b""))
     checked = 0
-    for seed in range(1500):
+    for seed in range(600):
         checked += check_round_trip(graph_bytes(Generator(seed), gd_class), gd_class)
-    assert checked > 1000  # most inputs are valid protobuf and are checked, not skipped
+    assert checked > 400  # most inputs are valid protobuf and are checked, not skipped
 
 
 def test_mutated_real_graphs_match_protobuf():
@@ -155,13 +155,13 @@ def test_mutated_real_graphs_match_protobuf():
     rng = random.Random(7)
     seeds = [gm.tf1_control_flow()[0], gm.tf2_function_graph()[0]]
     checked = 0
-    for _ in range(400):
+    for _ in range(200):
         buf = bytearray(rng.choice(seeds))
         for _ in range(rng.randrange(1, 4)):
             pos = rng.randrange(len(buf))
             buf[pos] ^= 1 << rng.randrange(8)
         checked += check_round_trip(bytes(buf), gd_class)
-    assert checked > 50
+    assert checked > 25
 
 
 def test_singular_duplicates_print_the_value_protobuf_keeps():

@@ -29,7 +29,9 @@ out=$(cd "$out" && pwd)
 # --- build -------------------------------------------------------------------------------------
 flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all"
 pybind11_dir=$("$PYTHON" -c 'import pybind11; print(pybind11.get_cmake_dir())')
-cmake_bin=$(command -v cmake || echo "$(dirname "$PYTHON")/cmake")
+# cmake and ninja from the Python environment when it has them (requirements/build.txt)
+PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"
+cmake_bin=$(command -v cmake)
 echo "sanitize: building _native with ASan + UBSan in $build"
 "$cmake_bin" -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" \

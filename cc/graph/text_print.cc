@@ -177,7 +177,28 @@ class Printer {
   void finish() { flush(); }
 
  private:
+  // protobuf (upb) keeps a map entry holding an unknown field (a wrong wire type, another field
+  // number) as an unknown field of the map's message: the entry is not in the map.
+  bool unknown_inside_entry(const MessageDef& entry, Span bytes) {
+    Reader r(bytes);
+    uint32_t num;
+    WireType t;
+    try {
+      while (r.next(&num, &t)) {
+        r.skip(t);
+        const FieldDef* f = schema::field_by_number(entry, num);
+        if (!f || !accepted(*f, t)) return true;
+      }
+    } catch (const wire::ParseError&) {
+      return false;  // reported when the entry is printed
+    }
+    return false;
+  }
+
   void value(const FieldDef& f, const Occurrence& o, int depth) {
+    if (f.type == schema::kMessage && schema::message_at(f.ref).map_entry &&
+        unknown_inside_entry(schema::message_at(f.ref), o.value))
+      return;
     if (f.type == schema::kMessage) {
       open_block(f, depth);
       message(schema::message_at(f.ref), {Piece{o.value, o.base}}, depth + 1);
