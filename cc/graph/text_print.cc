@@ -167,7 +167,8 @@ class Printer {
         close_block(depth);
       } else {
         const Occurrence& o = occ[last[size_t(fi)]];
-        if (!f.presence && is_zero(f, o.value, o.type)) continue;  // proto3: zero is "not set"
+        // proto3: zero is "not set"; map entries are written whole (key 0 included) by serializers
+        if (!f.presence && !m.map_entry && is_zero(f, o.value, o.type)) continue;
         value(f, o, depth);
       }
       if (buf_.size() >= (1 << 20)) flush();  // bounded memory for multi-gigabyte graphs
