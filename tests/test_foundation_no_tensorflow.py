@@ -42,3 +42,15 @@ def test_doctor_without_tensorflow(python_runner):
     rep = json.loads(out.stdout)
     assert rep["tensorflow_version"] == "not installed"
     assert rep["ops_loaded"] is False and rep["gpus"] == []
+
+
+def test_cli_command_needing_tensorflow_is_exit_3_naming_the_install(python_runner):
+    out = python_runner("""
+        import sys
+        from tfforge.cli.main import main
+        sys.exit(main(["bench", "ops", "--op", "rms_norm", "--shape", "8x8", "--reps", "1"]))
+    """, block_tensorflow=True)
+    assert out.returncode == 3, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfforge: error: ") and "pip install" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr

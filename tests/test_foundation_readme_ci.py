@@ -28,6 +28,31 @@ def test_ci_runs_the_readme_test_command():
     assert out.stdout.strip() == quickstart_commands()[1]
 
 
+def test_ci_runs_the_readme_demo_command_in_a_new_venv():
+    out = subprocess.run(["bash", str(REPO / ".ci" / "run"), "--print-demo-command"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == quickstart_commands()[0]
+    script = (REPO / ".ci" / "run").read_text()
+    # each command starts from a removed .venv: the demo, then the tests
+    assert script.count("rm -rf .venv") == 2
+    assert script.index("rm -rf .venv") < script.index('-c "$demo_cmd"') < script.rindex("rm -rf .venv") \
+        < script.index('-c "$test_cmd"')
+
+
+def _demo_log(tmp_path, text):
+    path = tmp_path / "demo.log"
+    path.write_text(text)
+    return subprocess.run([sys.executable, str(REPO / ".ci" / "check_demo.py"), str(path)],
+                          capture_output=True, text=True)
+
+
+def test_ci_fails_on_any_failed_demo_step(tmp_path):
+    ok = "[1/2] a\n  fine\n[2/2] b\n  fine\n\ndemo: 2/2 steps ok\n"
+    assert _demo_log(tmp_path, ok).returncode == 0
+    assert _demo_log(tmp_path, "[1/2] a\n  FAILED: No module named 'pyarrow'\n\ndemo: 1/2 steps ok\n").returncode == 1
+    assert _demo_log(tmp_path, "[1/2] a\n").returncode == 1  # no summary: the demo died
+
+
 def _junit(tmp_path, tests, skipped):
     path = tmp_path / "report.xml"
     path.write_text(f'<testsuites><testsuite name="pytest" tests="{tests}" skipped="{skipped}" '

@@ -1,13 +1,12 @@
 #include "graph/convert_splice.h"
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <string_view>
-#include <unistd.h>
 #include <unordered_map>
+#include <vector>
 
 #include "error.h"
+#include "io/atomic_file.h"
 #include "wire/wire.h"
 
 namespace tfforge::convert {
@@ -77,22 +76,19 @@ std::string_view node_name(wire::Span node, uint64_t base) {
   return {};
 }
 
+// io::AtomicFile behind a 1 MB buffer, with the errors named as conversion errors.
 class OutFile {
  public:
-  explicit OutFile(const std::string& path) : path_(path), tmp_(path + ".tmp-" + std::to_string(getpid())) {
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) throw Error("ConversionError", std::string("cannot write: ") + std::strerror(errno)).at_path(path);
-    std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
-  }
-  ~OutFile() {
-    if (f_) {
-      std::fclose(f_);
-      std::remove(tmp_.c_str());
-    }
-  }
+  explicit OutFile(const std::string& path) : file_(path, "ConversionError") { buf_.reserve(kBuffer); }
   void write(const void* data, size_t n) {
-    if (n && std::fwrite(data, 1, n, f_) != n)
-      throw Error("ConversionError", std::string("write failed: ") + std::strerror(errno)).at_path(path_);
+    if (n >= kBuffer / 4) {
+      flush();
+      file_.write(data, n);
+    } else {
+      if (buf_.size() + n > kBuffer) flush();
+      const uint8_t* b = static_cast<const uint8_t*>(data);
+      buf_.insert(buf_.end(), b, b + n);
+    }
     written_ += n;
   }
   void varint(uint64_t v) {
@@ -100,18 +96,19 @@ class OutFile {
     write(tmp, size_t(wire::put_varint(tmp, v) - tmp));
   }
   uint64_t commit() {
-    bool ok = std::fflush(f_) == 0 && std::fclose(f_) == 0;
-    f_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      std::remove(tmp_.c_str());
-      throw Error("ConversionError", std::string("cannot finish writing: ") + std::strerror(errno)).at_path(path_);
-    }
+    flush();
+    file_.commit();
     return written_;
   }
 
  private:
-  std::string path_, tmp_;
-  std::FILE* f_ = nullptr;
+  static constexpr size_t kBuffer = size_t(1) << 20;
+  void flush() {
+    if (!buf_.empty()) file_.write(buf_.data(), buf_.size());
+    buf_.clear();
+  }
+  io::AtomicFile file_;
+  std::vector<uint8_t> buf_;
   uint64_t written_ = 0;
 };
 

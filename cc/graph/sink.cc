@@ -1,15 +1,7 @@
 #include "graph/sink.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <cstring>
-
-#include <cerrno>
-#include <cstdio>
-
-#include "error.h"
 
 namespace tfforge::graph {
 
@@ -17,40 +9,13 @@ namespace {
 constexpr size_t kBufferSize = 1 << 20;
 }
 
-AtomicFileSink::AtomicFileSink(const std::string& path) : path_(path) {
-  tmp_ = path + ".tmp-" + std::to_string(::getpid());
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error("GraphError", std::string("cannot create output file: ") + std::strerror(errno)).at_path(path);
-  buf_.reserve(kBufferSize);
-}
-
-AtomicFileSink::~AtomicFileSink() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-  }
-}
+AtomicFileSink::AtomicFileSink(const std::string& path) : file_(path, "GraphError") { buf_.reserve(kBufferSize); }
 
 void AtomicFileSink::reserve(uint64_t size) {
-  if (size == 0) return;
-  int err = ::posix_fallocate(fd_, 0, off_t(size));
-  if (err == ENOSPC) throw Error("GraphError", "not enough space for " + std::to_string(size) + " bytes").at_path(path_);
-  if (err == 0) reserved_ = size;  // other failures (unsupported): the writes allocate as usual
+  if (file_.reserve(size)) reserved_ = size;  // unsupported: the writes allocate as usual
 }
 
-void AtomicFileSink::write_all(const void* data, size_t n) {
-  written_ += n;
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd_, p, n > (1u << 30) ? (1u << 30) : n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Error("GraphError", std::string("write failed: ") + std::strerror(errno)).at_path(path_);
-    }
-    p += w;
-    n -= size_t(w);
-  }
-}
+void AtomicFileSink::write_all(const void* data, size_t n) { file_.write(data, n); }
 
 // Big spans usually point into a memory-mapped input that nothing has touched yet; mapping its pages
 // in one call is much cheaper than one page fault per 4 KB inside write(). Best effort: kernels
@@ -85,18 +50,8 @@ void AtomicFileSink::put(const void* data, size_t n) {
 
 void AtomicFileSink::commit() {
   flush();
-  if (reserved_ > written_ && ::ftruncate(fd_, off_t(written_)) != 0)
-    throw Error("GraphError", std::string("truncate failed: ") + std::strerror(errno)).at_path(path_);
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    ::unlink(tmp_.c_str());
-    throw Error("GraphError", std::string("close failed: ") + std::strerror(errno)).at_path(path_);
-  }
-  fd_ = -1;
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    ::unlink(tmp_.c_str());
-    throw Error("GraphError", std::string("rename failed: ") + std::strerror(errno)).at_path(path_);
-  }
+  if (reserved_ > file_.bytes_written()) file_.truncate(file_.bytes_written());
+  file_.commit();
 }
 
 }  // namespace tfforge::graph

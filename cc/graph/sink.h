@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "io/atomic_file.h"
 #include "wire/wire.h"
 
 namespace tfforge::graph {
@@ -57,12 +58,12 @@ class StringSink : public Sink {
   std::string* out_;
 };
 
-// Writes `path` atomically: bytes go to "<path>.tmp-<pid>" and commit() renames it; destroying an
-// uncommitted sink removes the temporary file, so a failed write never leaves a partial output.
+// Writes `path` atomically through io::AtomicFile (a temporary file beside it, renamed by commit());
+// destroying an uncommitted sink removes the temporary file, so a failed write never leaves a partial
+// output.
 class AtomicFileSink : public Sink {
  public:
   explicit AtomicFileSink(const std::string& path);
-  ~AtomicFileSink() override;
   using Sink::put;
   void put(const void* data, size_t n) override;
   void commit();
@@ -74,9 +75,8 @@ class AtomicFileSink : public Sink {
   void flush();
   void write_all(const void* data, size_t n);
   static void prefault(const void* data, size_t n);
-  std::string path_, tmp_;
-  int fd_ = -1;
-  uint64_t written_ = 0, reserved_ = 0;
+  io::AtomicFile file_;
+  uint64_t reserved_ = 0;
   std::vector<uint8_t> buf_;
 };
 

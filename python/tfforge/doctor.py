@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 
@@ -32,9 +31,9 @@ def report() -> dict:
 
 
 def _tensorflow_report() -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfforge._tf import import_tensorflow
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError:
         return {"tensorflow_version": "not installed", "ops_loaded": False,
                 "ops_error": "TensorFlow is not installed", "ops": [], "gpus": []}

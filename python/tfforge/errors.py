@@ -73,3 +73,7 @@ class OpsNotBuiltError(TfforgeError, ImportError):
 
 class TensorFlowVersionMismatch(TfforgeError, ImportError):
     """The op library was built against a different TensorFlow than the one installed."""
+
+
+class OutputError(TfforgeError, OSError):
+    """An output file or directory could not be written (permission, full disk, read-only file system)."""

@@ -41,7 +41,8 @@ def cpu_copy_gbps(megabytes: int = 128, reps: int = 7) -> float:
 
 
 def gpu_copy_gbps(megabytes: int = 512, reps: int = 20) -> float:
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     from tfforge.bench.timing import median_ms
 

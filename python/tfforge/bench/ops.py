@@ -52,8 +52,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _forward(op: str, variant: str):
-    import keras
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
+    keras = _tf.keras()
 
     if variant == "tfforge":
         import tfforge.ops as tfops
@@ -67,7 +68,8 @@ def _forward(op: str, variant: str):
 
 
 def _compiled(op: str, variant: str, direction: str):
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     f = _forward(op, variant)
     jit = variant == "xla"
@@ -86,7 +88,8 @@ def _compiled(op: str, variant: str, direction: str):
 
 
 def _inputs(op: str, shape, dtype: str, seed: int = 0):
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     rng = np.random.default_rng(seed)
     x = tf.cast(rng.standard_normal(shape, np.float32), dtype)
@@ -99,7 +102,8 @@ def _inputs(op: str, shape, dtype: str, seed: int = 0):
 def run(ops=OPS, shapes=((8192, 1024),), dtypes=("float32",), device: str = "cpu", directions=DIRECTIONS,
         reps: int = 10, bandwidth_gbps: float | None = None, progress=None) -> dict:
     """Runs the comparison; returns {"machine": {...}, "results": [Result as dict, ...]}."""
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     from tfforge.bench.bandwidth import measured_gbps
     from tfforge.bench.timing import median_ms

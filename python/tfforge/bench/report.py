@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from tfforge._console import format_table
+from tfforge._io import atomic_write
 
 
 def table(report: dict) -> str:
@@ -22,20 +22,15 @@ def table(report: dict) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
+    """write(file object) fills `path` through tfforge._io.atomic_write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        write(f)
 
 
 def write_json(report: dict, path) -> Path:
     path = Path(path)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+    _atomic_write(path, lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
     return path
 
 
@@ -65,6 +60,6 @@ def write_png(report: dict, path, title: str = "tfforge fused ops vs TensorFlow 
     ax.legend()
     fig.tight_layout()
     path = Path(path)
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    _atomic_write(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     plt.close(fig)
     return path

@@ -8,7 +8,8 @@ import time
 
 def _sync():
     """Waits for queued GPU work (a no-op on the CPU, where TensorFlow ops finish before returning)."""
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
 
     sync = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
     if sync is not None and tf.config.list_logical_devices("GPU"):

@@ -46,5 +46,5 @@ def run_ops(args) -> int:
         written = [report.write_json(rep, Path(args.out) / "ops.json"), report.write_png(rep, Path(args.out) / "ops.png")]
         if not args.json:
             for path in written:
-                print(f"wrote {path}" if path else "ops.png skipped: install matplotlib (pip install 'tfforge[bench]')")
+                print(f"wrote {path}" if path else "ops.png skipped: install matplotlib (pip install matplotlib)")
     return 0

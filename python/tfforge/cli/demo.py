@@ -1,8 +1,8 @@
 """`tfforge demo`: runs each capability once on embedded sample data and prints what it did.
 
 Each capability contributes one step: a function `demo_step(workdir) -> str` in the module listed in
-STEPS (title, module). A step that needs something missing (TensorFlow, say) reports it and the demo
-continues; the exit code is non-zero if any step failed.
+STEPS (title, module). A step that fails is reported in one line (--debug adds the traceback) and
+the demo continues; the exit code is non-zero if any step failed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import sys
 import tempfile
 import time
 import traceback
+
+from tfforge.errors import TfforgeError
 
 STEPS = [
     ("doctor: build and run-time report", "tfforge.demos.doctor"),
@@ -41,8 +43,9 @@ def run(args) -> int:
                 output = importlib.import_module(module_name).demo_step(workdir)
             except Exception as exc:  # a failing step is reported, the others still run
                 failures += 1
-                print(f"  FAILED: {exc}")
-                traceback.print_exc(file=sys.stderr)
+                print(f"  FAILED: {type(exc).__name__}: {exc}" if not isinstance(exc, TfforgeError) else f"  FAILED: {exc}")
+                if getattr(args, "debug", False):
+                    traceback.print_exc(file=sys.stderr)
                 continue
             for line in str(output).splitlines():
                 print(f"  {line}")

@@ -95,7 +95,7 @@ class Bundle:
 
     def _open_reader(self):
         from tensorflow.python.training import py_checkpoint_reader
-        from tfforge.convert._tf import tf
+        from tfforge._tf import tf
         tf()
         if self._reader is None:
             try:
@@ -116,7 +116,7 @@ class Bundle:
         return tuple(d.size for d in self._entries[key].shape.dim)
 
     def dtype(self, key):
-        from tfforge.convert._tf import tf
+        from tfforge._tf import tf
         if self._entries is None:
             return self._reader.get_variable_to_dtype_map()[key]
         return tf().dtypes.as_dtype(self._entries[key].dtype)

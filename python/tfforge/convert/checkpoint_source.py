@@ -17,7 +17,7 @@ from tfforge.errors import ConversionError
 
 
 def read_meta_graph(path: str):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
@@ -47,7 +47,7 @@ def checkpoint_keys(graph_def) -> dict[str, str]:
     """Variable node -> checkpoint key, read from the saver's restore ops: each Assign /
     AssignVariableOp fed (through Identity) by output i of a RestoreV2 node restores key i of that
     node's tensor_names constant."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     keys = {}
     for node in graph_def.node:
@@ -83,7 +83,7 @@ def _selected(name: str, include, exclude) -> bool:
 
 def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = None, outputs=None, inputs=None,
                       variables=None, exclude_variables=None, initializer_nodes=None) -> FrozenGraph:
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 
+from tfforge._io import atomic_directory
 from tfforge.convert import formats
 from tfforge.convert.frozen import write_graph_def
 from tfforge.errors import ConversionError
@@ -38,7 +38,7 @@ def _signatures(signatures, inputs, outputs):
 def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signatures=None, assets=None):
     """A frozen GraphDef as a (v1-style, variable-free) SavedModel with `serving_default` and any extra
     signatures {name: (input nodes, output nodes)}; `assets` (files or a directory) are copied in."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     t = tf()
     v1 = t.compat.v1
     graph = t.Graph()
@@ -60,14 +60,12 @@ def frozen_to_savedmodel(graph_def, dst, inputs, outputs, tags=("serve",), signa
 
 
 def _build_savedmodel(graph, dst, tags, sig_defs, session_setup, assets, saver=None):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     v1 = tf().compat.v1
     if os.path.exists(dst):
         raise ConversionError("destination exists; remove it or choose another", path=dst)
-    tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.normpath(dst)) + ".tmp-",
-                           dir=os.path.dirname(os.path.abspath(dst)))
-    os.rmdir(tmp)
-    try:
+    with atomic_directory(dst) as tmp:
+        os.rmdir(tmp)  # the Builder creates the directory itself
         with graph.as_default(), v1.Session(graph=graph) as sess:
             if session_setup:
                 session_setup(sess)
@@ -77,10 +75,6 @@ def _build_savedmodel(graph, dst, tags, sig_defs, session_setup, assets, saver=N
             builder.save()
         if assets:
             _copy_assets(assets, os.path.join(tmp, "assets"))
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _copy_assets(assets, target):
@@ -99,7 +93,7 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
     """A TF1 checkpoint + meta graph as SavedModelBuilder.add_meta_graph_and_variables writes it:
     variables stay variables, restored from the checkpoint."""
     from tfforge.convert import graph_edit
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.convert.checkpoint_source import load_graph
     t = tf()
     v1 = t.compat.v1
@@ -168,16 +162,11 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
             if os.path.exists(dst):
                 raise ConversionError("destination exists; remove it or choose another", path=dst)
             model = load_model(src, safe_mode)
-            tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.normpath(dst)) + ".tmp-",
-                                   dir=os.path.dirname(os.path.abspath(dst)))
-            try:
-                export_dir = os.path.join(tmp, "saved")
+            with atomic_directory(dst) as export_dir:
+                os.rmdir(export_dir)  # Keras' export creates the directory itself
                 model.export(export_dir, format="tf_saved_model", verbose=False)
                 if assets:
                     _copy_assets(assets, os.path.join(export_dir, "assets"))
-                os.replace(export_dir, dst)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
         elif kind in (formats.CHECKPOINT, formats.META):
             checkpoint_to_savedmodel(src if kind == formats.CHECKPOINT else formats.checkpoint_prefix(src), dst,
                                      graph=graph, meta=meta if kind == formats.CHECKPOINT else src, inputs=inputs,

@@ -23,7 +23,7 @@ def _attr_value(attr):
 
 
 def _composition(op, dtype_enum, attrs, n_inputs):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.ops import reference
     t = tf()
     fn_name, attr_names, _ = _COMPOSITIONS[op]
@@ -39,7 +39,7 @@ def decompose_tfforge_ops(graph_def):
     """Returns a copy of `graph_def` with every TfforgeLayerNorm / TfforgeRMSNorm / TfforgeBiasGelu node
     replaced by built-in ops. Raises ConversionError naming the node when a graph needs an output the
     composition does not give (LayerNorm's saved mean / inv_std, used only by its gradient)."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.convert.graph_edit import node_of
     out = tf().compat.v1.GraphDef()
     out.CopyFrom(graph_def)

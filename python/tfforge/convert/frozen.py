@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfforge._io import write_bytes
 from tfforge.errors import ConversionError
 
 
@@ -30,7 +31,7 @@ class FrozenGraph:
         return sum(int(a.nbytes) for a in self.weights.values())
 
     def _native_and_python_consts(self):
-        from tfforge.convert._tf import tf
+        from tfforge._tf import tf
         native, python = [], {}
         for name, array in self.weights.items():
             if array.dtype.kind in "OUS" or not array.flags.c_contiguous:
@@ -41,7 +42,7 @@ class FrozenGraph:
         return native, python
 
     def _skeleton_bytes(self, python_consts) -> bytes:
-        from tfforge.convert._tf import tf
+        from tfforge._tf import tf
         if not python_consts:
             return self.graph_def.SerializeToString()
         skeleton = tf().compat.v1.GraphDef()
@@ -63,8 +64,8 @@ class FrozenGraph:
 
     def to_graph_def(self):
         """The complete GraphDef as a TensorFlow proto (via the native writer and one parse)."""
-        from tfforge.convert._tf import tf
-        with tempfile.TemporaryDirectory(prefix="tfforge-") as tmp:
+        from tfforge._tf import tf
+        with tempfile.TemporaryDirectory(prefix="tfforge-") as tmp:  # scratch, not an output
             path = os.path.join(tmp, "frozen.pb")
             self.write_pb(path)
             graph_def = tf().compat.v1.GraphDef()
@@ -85,28 +86,17 @@ def write_graph_def(graph_def, path: str) -> int:
     path = os.fspath(path)
     data = text_format.MessageToString(graph_def).encode() if path.lower().endswith((".pbtxt", ".txt")) \
         else graph_def.SerializeToString()
-    atomic_write(path, data)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_bytes(path, data)
     return len(data)
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_graph_def(path: str):
     """Reads a binary or text GraphDef."""
     from google.protobuf import text_format
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     graph_def = tf().compat.v1.GraphDef()
     path = os.fspath(path)
     with open(path, "rb") as f:

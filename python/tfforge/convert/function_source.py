@@ -17,7 +17,7 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
     optional callable(captured tensor) -> array or None, giving a variable's value without reading the
     variable (e.g. a view of its checkpoint)."""
     from tensorflow.python.framework import convert_to_constants
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     graph_def = convert_to_constants._run_inline_graph_optimization(  # noqa: SLF001 (TF's own first step)
         func, lower_control_flow, aggressive_inlining=True)
 
@@ -56,7 +56,7 @@ def _read_capture(external, node_name):
     """The value behind a captured tensor: a variable handle is read (its dtype comes from the
     handle's metadata), any other capture is a constant already."""
     from tensorflow.python.ops import resource_variable_ops
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     if external.dtype != tf().resource:
         return external.numpy()
     data = resource_variable_ops.get_eager_safe_handle_data(external)
@@ -93,7 +93,7 @@ def _rename(graph_def, old: list[str], new: list[str]) -> list[str]:
 def _rename_outputs(graph_def, tensors: list[str], names: list[str]) -> list[str]:
     """Output tensors of a function graph are Identity nodes' :0; renaming those nodes names the outputs.
     Tensors that are not port 0 of a node get an Identity of the wanted name."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     nodes = {n.name: n for n in graph_def.node}
     result = []
     plain_old, plain_new = [], []
@@ -114,7 +114,7 @@ def _rename_outputs(graph_def, tensors: list[str], names: list[str]) -> list[str
 
 
 def _tensor_dtype(graph_def, tensor):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     graph = tf().Graph()
     with graph.as_default():
         tf().compat.v1.import_graph_def(graph_def, name="")

@@ -95,7 +95,7 @@ def rewrite_readers(graph_def, frozen: dict[str, int]) -> None:
 
 
 def _gather(node, dtype, added):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     node.op = "GatherV2"
     batch_dims = node.attr["batch_dims"].i if "batch_dims" in node.attr else 0
     tindices = node.attr["Tindices"].type
@@ -150,7 +150,7 @@ def _to_placeholder(node, dtype, shape):
 
 
 def prune(graph_def, outputs: list[str]):
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     names = {n.name for n in graph_def.node}
     missing = [o for o in outputs if node_of(o) not in names]
     if missing:

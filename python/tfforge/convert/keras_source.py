@@ -27,7 +27,7 @@ _WEIGHTS = "model.weights.h5"
 
 def load_model(path: str, safe_mode: bool = True):
     """keras.models.load_model with tfforge's layers registered and safe_mode as asked."""
-    from tfforge.convert._tf import keras, load_tfforge_ops
+    from tfforge._tf import keras, load_tfforge_ops
     load_tfforge_ops()
     try:
         return keras().models.load_model(path, compile=False, safe_mode=safe_mode)
@@ -40,7 +40,7 @@ def load_model(path: str, safe_mode: bool = True):
 
 def build_deferred(path: str, safe_mode: bool = True):
     """The model of a .keras file, built from its config with every variable left uninitialised."""
-    from tfforge.convert._tf import keras, load_tfforge_ops
+    from tfforge._tf import keras, load_tfforge_ops
     load_tfforge_ops()
     k = keras()
     with zipfile.ZipFile(path) as zf:
@@ -182,7 +182,7 @@ def _array(dataset, variable, mapped, base, path):
 def trace(model, input_names=None):
     """Traces `model` as a function of (inputs, trainable values, non-trainable values); returns the
     concrete function and the Keras input names."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     t = tf()
     inputs = getattr(model, "inputs", None)
     if not inputs:
@@ -198,7 +198,7 @@ def trace(model, input_names=None):
         y, _ = model.stateless_call(list(tvals), list(ntvals), x, training=False)
         return y
 
-    from tfforge.convert._tf import keras
+    from tfforge._tf import keras
     fn = t.function(call, autograph=False)
     # An enclosing scope that never initialises: stateless_call's own scope would otherwise
     # initialise every deferred variable (random values for all weights) when it exits.
@@ -227,7 +227,7 @@ def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
     ordered = list(model.trainable_variables) + list(model.non_trainable_variables)
     weights = {}
     nodes = {n.name: n for n in graph_def.node}
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     for name, variable in zip(placeholders[n_inputs:], ordered):
         array = by_id[id(variable)]
         weights[name] = array
@@ -247,7 +247,7 @@ def freeze_keras_h5(path: str, safe_mode: bool = True) -> FrozenGraph:
 
 
 def freeze_loaded_model(model) -> FrozenGraph:
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.convert.function_source import freeze_concrete_function
     t = tf()
     names = [_input_name(x, i) for i, x in enumerate(model.inputs)]

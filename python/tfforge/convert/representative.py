@@ -54,7 +54,7 @@ def _tfrecord_batches(prefix: str, inputs, limit: int):
         rows = len(batch[inputs[0].name])
         return [[np.asarray(batch[i.name][k], dtype=i.dtype).reshape((1,) + tuple(d for d in i.shape[1:]))
                  for i in inputs] for k in range(rows)]
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     files = sorted(f for f in glob.glob(prefix + "*") if not f.endswith((".json", ".txt")))
     if not files:
         raise ConversionError("no TFRecord files match this prefix (and it is not .npz or `random`)", path=prefix)

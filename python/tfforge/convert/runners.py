@@ -37,7 +37,7 @@ class GraphRunner(Runner):
 
     def __init__(self, graph_def, inputs=None, outputs=None, kind=formats.FROZEN):
         from tfforge.convert import graph_edit
-        from tfforge.convert._tf import load_tfforge_ops, tf
+        from tfforge._tf import load_tfforge_ops, tf
         load_tfforge_ops()
         t = tf()
         self.kind = kind
@@ -85,7 +85,7 @@ class KerasRunner(Runner):
         self.outputs = output_names(self.model, len(self.model.outputs))
 
     def run(self, feeds):
-        from tfforge.convert._tf import tf
+        from tfforge._tf import tf
         xs = [feeds[i.name] for i in self.inputs]
         ys = tf().nest.flatten(self.model(xs[0] if len(xs) == 1 else xs, training=False))
         return {n: np.asarray(y) for n, y in zip(self.outputs, ys)}
@@ -97,19 +97,22 @@ class TFLiteRunner(Runner):
     kind = formats.TFLITE
 
     def __init__(self, path):
+        from tfforge._tf import native_stderr_quiet
         self.interp = None
         try:
             from ai_edge_litert.interpreter import Interpreter
-            self.interp = Interpreter(model_path=os.fspath(path))
-            self.interp.allocate_tensors()
+            with native_stderr_quiet():
+                self.interp = Interpreter(model_path=os.fspath(path))
+                self.interp.allocate_tensors()
             self.interpreter_name = "ai_edge_litert"
         except ImportError:
             pass
         except (RuntimeError, ValueError):  # e.g. Select TF (Flex) ops, which TensorFlow's interpreter links
             self.interp = None
         if self.interp is None:
-            from tfforge.convert._tf import tf
-            self.interp = tf().lite.Interpreter(model_path=os.fspath(path))
+            from tfforge._tf import tf
+            with native_stderr_quiet():
+                self.interp = tf().lite.Interpreter(model_path=os.fspath(path))
             self.interpreter_name = "tf.lite"
         signatures = self.interp.get_signature_list()
         if not signatures:
@@ -133,8 +136,10 @@ class TFLiteRunner(Runner):
                 info_ = np.iinfo(detail["dtype"])
                 value = np.clip(np.round(value / scale + zero), info_.min, info_.max)
             args[info.name] = value.astype(detail["dtype"])
+        from tfforge._tf import native_stderr_quiet
         try:
-            result = self.runner(**args)
+            with native_stderr_quiet():
+                result = self.runner(**args)
         except RuntimeError as exc:
             if "Select TensorFlow op" in str(exc):
                 raise FlexOpsError("the .tflite uses Select TF (Flex) ops, which the interpreters installed here "

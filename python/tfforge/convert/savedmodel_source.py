@@ -7,7 +7,7 @@ from tfforge.errors import ConversionError
 
 
 def load(path: str, tags=None):
-    from tfforge.convert._tf import load_tfforge_ops, tf
+    from tfforge._tf import load_tfforge_ops, tf
     load_tfforge_ops()
     try:
         return tf().saved_model.load(path, tags=list(tags) if tags else None)
@@ -24,7 +24,7 @@ def signature(loaded, name: str, path: str):
 
 def signature_names(func):
     """(input keys, output keys) in the order of func.inputs / func.outputs (flattened, keys sorted)."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     args, kwargs = func.structured_input_signature
     inputs = [spec.name for spec in tf().nest.flatten((args, kwargs))]
     outputs = func.structured_outputs
@@ -53,7 +53,7 @@ def _load_without_restoring(path: str, tags):
 
     from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
     from tensorflow.python.saved_model import load as tf_load
-    from tfforge.convert._tf import load_tfforge_ops, tf
+    from tfforge._tf import load_tfforge_ops, tf
     from tfforge.convert.bundle import open_bundle
     prefix = os.path.join(path, "variables", "variables")
     pb = os.path.join(path, "saved_model.pb")

@@ -6,7 +6,8 @@ import os
 import tempfile
 
 from tfforge.convert import formats
-from tfforge.convert.frozen import atomic_write
+from tfforge._io import write_bytes
+from tfforge._tf import native_stderr_quiet
 from tfforge.errors import ConversionError
 
 QUANTIZE = ("none", "dynamic", "float16", "int8")
@@ -14,7 +15,7 @@ QUANTIZE = ("none", "dynamic", "float16", "int8")
 
 def _converter_for(src, kind, frozen_loader, signature, tags, safe_mode, decompose, tmp):
     """(TFLiteConverter, input TensorInfos)."""
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     from tfforge.convert.runners import GraphRunner, KerasRunner, SavedModelRunner
     t = tf()
     frozen = None
@@ -57,7 +58,7 @@ def export_tflite(src, dst, *, quantize="none", representative=None, select_tf_o
                   decompose=True, signature="serving_default", tags=None, safe_mode=True, frozen_options=None) -> int:
     """Writes DST (.tflite) atomically; returns its size in bytes."""
     import warnings
-    from tfforge.convert._tf import tf
+    from tfforge._tf import tf
     if quantize not in QUANTIZE:
         raise ConversionError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     if quantize == "int8" and not representative:
@@ -90,11 +91,12 @@ def export_tflite(src, dst, *, quantize="none", representative=None, select_tf_o
         converter.target_spec.supported_ops = ops
         converter.allow_custom_ops = allow_custom_ops
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), native_stderr_quiet():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 data = converter.convert()
         except Exception as exc:
             hint = "" if select_tf_ops else " (ops TFLite lacks can run through --select-tf-ops)"
             raise ConversionError(f"TFLite conversion failed: {str(exc).strip().splitlines()[-1]}{hint}", path=src) from None
-    atomic_write(os.fspath(dst), data)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    write_bytes(os.fspath(dst), data)
     return len(data)

@@ -13,7 +13,7 @@ def demo_step(workdir: str) -> str:
 
     from tfforge._console import human_bytes
     from tfforge.convert import convert, freeze
-    from tfforge.convert._tf import keras
+    from tfforge._tf import keras
     k = keras()
     k.utils.set_random_seed(0)
     inp = k.Input((32,), name="features")

@@ -17,8 +17,9 @@ def _model(layers_mod, dense_gelu):
 
 
 def demo_step(workdir: str) -> str:
-    import keras
-    import tensorflow as tf
+    from tfforge import _tf
+    tf = _tf.tf()
+    keras = _tf.keras()
 
     import tfforge.keras as tk
     from tfforge.bench.timing import median_ms

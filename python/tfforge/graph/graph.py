@@ -196,8 +196,8 @@ class Graph:
             else:
                 text.write_text(path, self.to_bytes(), "tensorflow.GraphDef")
         elif path.endswith(".meta") and self.meta:
-            from tfforge.graph.text import atomic_write
-            atomic_write(path, self.meta_graph_bytes())
+            from tfforge._io import write_bytes
+            write_bytes(path, self.meta_graph_bytes())
         else:
             self._native.save(path)
 

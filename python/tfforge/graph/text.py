@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from tfforge import _native
+from tfforge._io import write_bytes
 
 GRAPH_DEF = "tensorflow.GraphDef"
 META_GRAPH_DEF = "tensorflow.MetaGraphDef"
@@ -40,7 +41,7 @@ def to_text(data, message_type: str = GRAPH_DEF) -> str:
 
 
 def write_text(path: str, data, message_type: str = GRAPH_DEF) -> None:
-    atomic_write(path, _native.print_text(message_type, data))
+    write_bytes(path, _native.print_text(message_type, data))
 
 
 def binary_to_text(src: str, dst: str, message_type: str | None = None) -> None:
@@ -52,15 +53,3 @@ def text_to_binary(src: str, dst: str, message_type: str | None = None) -> None:
     _native.text_file_to_binary(message_type or message_type_for(src), os.fspath(src), os.fspath(dst))
 
 
-def atomic_write(path: str, data) -> None:
-    """Writes bytes to a temporary name beside `path` and renames it into place."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

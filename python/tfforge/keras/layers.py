@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from tfforge import _tf
 
-from tfforge import ops as tfops
+tf = _tf.tf()
+keras = _tf.keras()
+
+from tfforge import ops as tfops  # noqa: E402
 
 
 def _require_tensorflow_backend(layer: str) -> None:

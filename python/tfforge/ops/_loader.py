@@ -6,21 +6,12 @@ import functools
 import re
 
 from tfforge._build import REBUILD_HINT, build_info, ops_library_path
-from tfforge.errors import OpsNotBuiltError, TensorFlowNotInstalled, TensorFlowVersionMismatch
+from tfforge._tf import import_tensorflow
+from tfforge.errors import OpsNotBuiltError, TensorFlowVersionMismatch
 
 
 def _major_minor(version: str) -> tuple[str, ...]:
     return tuple(re.split(r"[.+-]", version)[:2])
-
-
-def import_tensorflow():
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        raise TensorFlowNotInstalled(
-            f"this part of tfforge needs TensorFlow, which is not installed ({exc}); "
-            "install it with: pip install 'tensorflow-cpu==2.21.*'") from None
-    return tf
 
 
 def check_version(built: str, running: str) -> None:

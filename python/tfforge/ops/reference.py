@@ -5,7 +5,9 @@ Norms compute in float32 for float16/bfloat16 inputs, as Keras does, and cast ba
 
 from __future__ import annotations
 
-import tensorflow as tf
+from tfforge import _tf
+
+tf = _tf.tf()
 
 
 def _as_float32(x):

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
-from tfforge.ops._loader import import_tensorflow, load_library
+from tfforge._io import write_text
+from tfforge._tf import import_tensorflow
+from tfforge.ops._loader import load_library
 
 _NOT_REGISTERED = re.compile(r"Op type not registered '([^']+)'")
 
@@ -61,10 +62,7 @@ def annotate_saved_model(path) -> Path | None:
                            "(or use tfforge.ops.load_saved_model(path))"}
     target = Path(path) / "assets.extra" / NOTE_NAME
     target.parent.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=NOTE_NAME + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(note, f, indent=2)
-    os.replace(tmp, target)
+    write_text(target, json.dumps(note, indent=2))
     return target
 
 

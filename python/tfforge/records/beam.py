@@ -1,6 +1,6 @@
 """Apache Beam transforms that encode rows with tfforge's native encoder and write sharded TFRecord
 files through Beam's file sinks, plus the spec file. Runs on any Beam runner (DirectRunner,
-DataflowRunner, FlinkRunner, SparkRunner); needs ``pip install 'tfforge[beam]'``.
+DataflowRunner, FlinkRunner, SparkRunner); needs Apache Beam (``pip install apache-beam``).
 
     with beam.Pipeline() as p:
         (p | beam.Create(rows)                       # dicts {name: value}
@@ -19,7 +19,7 @@ try:
     import apache_beam as beam
     from apache_beam.io.filesystem import CompressionTypes
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(f"tfforge.records.beam needs Apache Beam: pip install 'tfforge[beam]' ({exc})") from None
+    raise ImportError(f"tfforge.records.beam needs Apache Beam: pip install apache-beam (or, from tfforge's source directory: pip install --no-build-isolation '.[beam]') ({exc})") from None
 
 import struct
 

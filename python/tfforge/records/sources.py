@@ -112,7 +112,7 @@ def _images(root: str, *, resize=None, image_format=None, quality: int = 95, wor
     try:
         import PIL  # noqa: F401
     except ImportError:
-        raise TfforgeError("image folders need Pillow: pip install 'tfforge[images]'") from None
+        raise TfforgeError("image folders need Pillow: pip install pillow (or, from tfforge's source directory: pip install --no-build-isolation '.[images]')") from None
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if not classes:
         raise SpecError("an image folder needs one sub-folder per class", path=root)

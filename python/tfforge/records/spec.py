@@ -117,11 +117,8 @@ class Spec(Mapping):
         raise SpecError(f"cannot use a {type(spec).__name__} as a spec")
 
     def save(self, path: str) -> str:
-        tmp = f"{os.path.dirname(path) or '.'}/.{os.path.basename(path)}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        from tfforge._io import write_text
+        write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
         return path
 
     def to_native(self, names=None) -> list:
@@ -135,7 +132,7 @@ class Spec(Mapping):
     def to_tf(self, varlen: str = "ragged") -> dict:
         """The ``tf.io.parse_example`` features dict: FixedLenFeature for fixed shapes, RaggedFeature
         (varlen="ragged") or VarLenFeature (varlen="sparse") for variable-length ones."""
-        from tfforge.records._tf import import_tensorflow
+        from tfforge._tf import import_tensorflow
 
         tf = import_tensorflow()
         tf_dtype = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
