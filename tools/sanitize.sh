@@ -53,13 +53,12 @@ cp "$build"/_native*.so "$stage/tfforge/"
 # through LD_PRELOAD (gcc's libasan here; libubsan comes in as _native's dependency) -------------
 asan_rt=$(${CXX:-c++} -print-file-name=libasan.so)
 [ -f "$asan_rt" ] || { echo "sanitize: no libasan.so from ${CXX:-c++}" >&2; exit 1; }
-export LD_PRELOAD=$asan_rt
 # CPython frees little at exit (leaks are not findings); SIGBUS/SIGSEGV handlers of tfforge and
 # Python stay in charge and chain to ASan's.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:handle_abort=1:symbolize=1:strict_string_checks=0:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:report_error_type=1"
 export TF_CPP_MIN_LOG_LEVEL=3
-launch=(env -u PYTHONPATH "$PYTHON" "$root/tools/sanitize_launch.py" "$stage")
+launch=(env -u PYTHONPATH LD_PRELOAD="$asan_rt" "$PYTHON" "$root/tools/sanitize_launch.py" "$stage")
 
 failed=0
 report() {  # log name: fail when the log holds a sanitizer report
