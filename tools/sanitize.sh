@@ -53,18 +53,23 @@ cp "$build"/_native*.so "$stage/tfforge/"
 # through LD_PRELOAD (gcc's libasan here; libubsan comes in as _native's dependency) -------------
 asan_rt=$(${CXX:-c++} -print-file-name=libasan.so)
 [ -f "$asan_rt" ] || { echo "sanitize: no libasan.so from ${CXX:-c++}" >&2; exit 1; }
+# libstdc++ too: ASan finds the real __cxa_throw only in libraries loaded when it starts, and the
+# Python executable does not link libstdc++ (without it the first C++ exception aborts in ASan).
+cxx_rt=$(${CXX:-c++} -print-file-name=libstdc++.so)
 # CPython frees little at exit (leaks are not findings); SIGBUS/SIGSEGV handlers of tfforge and
 # Python stay in charge and chain to ASan's.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:handle_abort=1:symbolize=1:strict_string_checks=0:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:report_error_type=1"
 export TF_CPP_MIN_LOG_LEVEL=3
-launch=(env -u PYTHONPATH LD_PRELOAD="$asan_rt" "$PYTHON" "$root/tools/sanitize_launch.py" "$stage")
+launch=(env -u PYTHONPATH LD_PRELOAD="$asan_rt $cxx_rt" "$PYTHON" "$root/tools/sanitize_launch.py" "$stage")
 
 failed=0
+excerpt() {  # the start of the first report in a log, else its end
+  grep -m1 -A25 -E "ERROR: |CHECK failed|runtime error:|Uncaught Python exception|Traceback" "$1" || tail -25 "$1"
+}
 report() {  # log name: fail when the log holds a sanitizer report
   if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer|ERROR: LeakSanitizer" "$1"; then
     echo "sanitize: $2: sanitizer report in $1:" >&2
-    grep -m1 -A30 -E "ERROR: AddressSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer" "$1" >&2
     failed=1
   fi
 }
@@ -84,7 +89,7 @@ for area in "${targets[@]}"; do
   log=$out/corpus-$area.log
   echo "sanitize: corpus $area"
   if ! "${launch[@]}" "tests/fuzz/$area.py" -runs=0 -rss_limit_mb=4096 "tests/fuzz/corpus/$area" >"$log" 2>&1; then
-    echo "sanitize: corpus $area failed:" >&2; tail -40 "$log" >&2; failed=1
+    echo "sanitize: corpus $area failed:" >&2; excerpt "$log" >&2; failed=1
   fi
   report "$log" "corpus $area"
 done
@@ -95,7 +100,7 @@ if [ -e "${thread_tests[0]}" ]; then
   echo "sanitize: ${thread_tests[*]}"
   log=$out/threads.log
   if ! "${launch[@]}" -m pytest -q -p no:cacheprovider "${thread_tests[@]}" >"$log" 2>&1; then
-    echo "sanitize: threading tests failed:" >&2; tail -40 "$log" >&2; failed=1
+    echo "sanitize: threading tests failed:" >&2; excerpt "$log" >&2; failed=1
   fi
   report "$log" "threading tests"
 fi
@@ -112,12 +117,12 @@ pids=() names=()
 for area in "${targets[@]}"; do
   fuzz "$area" & pids+=($!) names+=("$area")
   if [ "${#pids[@]}" -ge "$FUZZ_JOBS" ]; then
-    wait "${pids[0]}" || { echo "sanitize: fuzz ${names[0]} failed:" >&2; tail -40 "$out/fuzz-${names[0]}.log" >&2; failed=1; }
+    wait "${pids[0]}" || { echo "sanitize: fuzz ${names[0]} failed:" >&2; excerpt "$out/fuzz-${names[0]}.log" >&2; failed=1; }
     pids=("${pids[@]:1}") names=("${names[@]:1}")
   fi
 done
 for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || { echo "sanitize: fuzz ${names[$i]} failed:" >&2; tail -40 "$out/fuzz-${names[$i]}.log" >&2; failed=1; }
+  wait "${pids[$i]}" || { echo "sanitize: fuzz ${names[$i]} failed:" >&2; excerpt "$out/fuzz-${names[$i]}.log" >&2; failed=1; }
 done
 for area in "${targets[@]}"; do
   report "$out/fuzz-$area.log" "fuzz $area"
