@@ -22,12 +22,7 @@ OUTPUT_NAMES = {"dst", "out", "output", "prefix", "logdir"}
 # report the installation: covered by the parse-level cases only.
 NO_RUN = {("bench", "ops"), ("demo",), ("doctor",)}
 # (command, case) -> why it still fails, for findings outside the CLI frame. Keep empty when possible.
-KNOWN: dict[tuple[str, str], str] = {
-    ("records convert", "--shards 0"): "records CLI accepts --shards 0 (issue 10; records area)",
-    ("records convert", "--workers 0"): "records CLI accepts --workers 0 (records area)",
-    ("records head", "-n -1"): "records head accepts -n -1 (issue 10; records area)",
-    ("records inspect", "-n -1"): "records inspect accepts -n -1 (records area)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def commands(parser=None, prefix=()):
@@ -251,3 +246,35 @@ def test_every_command_is_covered():
     names = {" ".join(c) for c, _ in COMMANDS}
     assert {"graph transform", "records count", "convert", "verify", "inspect"} <= names
     assert all(c in NO_RUN for c, p in COMMANDS if not positionals(p))
+
+
+def unwritable_output(tmp_path, kind):
+    if kind == "existing-directory":
+        d = tmp_path / "out_dir"
+        d.mkdir()
+        (d / "keep.txt").write_text("keep")
+        return d
+    if kind == "under-a-file":
+        f = tmp_path / "plain_file"
+        f.write_text("x")
+        return f / "out"
+    return tmp_path / "no" / "such" / "dir" / "out"  # missing parents: created or refused, not a crash
+
+
+@pytest.mark.parametrize("kind", ["existing-directory", "under-a-file", "missing-parents"])
+@pytest.mark.parametrize("cmd", [c for c, p in FILE_COMMANDS if any(a.dest in OUTPUT_NAMES for a in positionals(p))],
+                         ids=" ".join)
+def test_outputs_that_cannot_be_written(cmd, kind, tmp_path, capsys):
+    parser = dict(COMMANDS)[cmd]
+    inp = valid_input_for(cmd, tmp_path)
+    out = unwritable_output(tmp_path, kind)
+    argv = list(cmd) + [out if a.dest in OUTPUT_NAMES else inp for a in positionals(parser)]
+    for a in parser._actions:
+        if a.option_strings and a.required:
+            argv += [a.option_strings[-1], "strip_unused_nodes"]
+    code, _, err = run(argv, capsys, tmp_path)
+    check(code, err, tmp_path, (" ".join(cmd), f"output {kind}"))
+    if kind == "existing-directory":
+        assert (out / "keep.txt").read_text() == "keep"  # never replaced by a failed or file output
+    if kind == "under-a-file":
+        assert code != 0

@@ -80,36 +80,3 @@ def test_cli_inspect_dispatch(capsys):
     path, _ = keras_mlp_path("keras")
     assert main(["inspect", path]) == 0
     assert "Keras .keras model" in capsys.readouterr().out
-
-
-def test_bundle_reader_matches_tensorflow_and_checks_crc(tmp_path):
-    import shutil
-    from tfforge.convert.bundle import open_bundle
-    from tfforge.errors import ConversionError
-    d, _, _ = tf1_checkpoint()
-    prefix = tf.train.latest_checkpoint(d)
-    bundle, reader = open_bundle(prefix), tf.train.load_checkpoint(prefix)
-    assert bundle.keys() == sorted(reader.get_variable_to_shape_map())
-    for key in bundle.keys():
-        np.testing.assert_array_equal(bundle.get(key), reader.get_tensor(key))
-    for name in os.listdir(d):
-        if name.startswith(os.path.basename(prefix) + "."):
-            shutil.copy(os.path.join(d, name), tmp_path / name)
-    copy = str(tmp_path / os.path.basename(prefix))
-    entry = open_bundle(copy)._entries["w"]
-    data = tmp_path / (os.path.basename(prefix) + ".data-00000-of-00001")
-    raw = bytearray(data.read_bytes())
-    raw[entry.offset] ^= 0xFF
-    data.write_bytes(bytes(raw))
-    with pytest.raises(ConversionError, match="CRC32C"):
-        open_bundle(copy).get("w")
-
-
-def test_bad_checkpoint_index_is_a_clear_error(tmp_path):
-    from tfforge.convert.bundle import read_index
-    from tfforge.errors import ConversionError
-    bad = tmp_path / "bad.index"
-    bad.write_bytes(b"\x01" * 100)
-    with pytest.raises(ConversionError, match="table magic") as info:
-        read_index(str(bad))
-    assert info.value.path == str(bad) and info.value.offset == 92

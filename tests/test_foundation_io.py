@@ -259,7 +259,16 @@ def test_full_disk_from_the_cli_is_one_line(tiny_tmpfs, tmp_path):
     assert leftovers(tiny_tmpfs) == []
 
 
-def test_atomic_directory_replaces_only_when_complete(tmp_path):
+@pytest.fixture(params=["exchange", "two-renames"])
+def directory_swap(request, monkeypatch):
+    """atomic_directory swaps directories with renameat2(RENAME_EXCHANGE), or with two renames where
+    the file system cannot: both ways are tested."""
+    if request.param == "two-renames":
+        monkeypatch.setattr(_io, "_exchange", lambda a, b: False)
+    return request.param
+
+
+def test_atomic_directory_replaces_only_when_complete(tmp_path, directory_swap):
     target = tmp_path / "saved_model"
     target.mkdir()
     (target / "old.txt").write_text("old")

@@ -1,4 +1,9 @@
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "error.h"
@@ -34,14 +39,8 @@ std::vector<std::string> pass_names() {
   return out;
 }
 
-bool PassArgs::has(const std::string& k) const {
-  return std::any_of(items.begin(), items.end(), [&](auto& kv) { return kv.first == k; });
-}
-
-std::string PassArgs::get(const std::string& k, const std::string& fallback) const {
-  for (auto& [key, v] : items)
-    if (key == k) return v;
-  return fallback;
+size_t PassArgs::count(const std::string& k) const {
+  return size_t(std::count_if(items.begin(), items.end(), [&](auto& kv) { return kv.first == k; }));
 }
 
 std::vector<std::string> PassArgs::all(const std::string& k) const {
@@ -51,12 +50,44 @@ std::vector<std::string> PassArgs::all(const std::string& k) const {
   return out;
 }
 
-bool PassArgs::flag(const std::string& k, bool fallback) const {
+std::string PassArgs::one(const std::string& k, const std::string& fallback) const {
+  auto values = all(k);
+  if (values.empty()) return fallback;
+  if (values.size() > 1)
+    throw Error("TransformError", "Expected a single '" + k + "' parameter, but found " +
+                                      std::to_string(values.size()) + " occurrences");
+  return values[0];
+}
+
+int32_t PassArgs::one_int32(const std::string& k, int32_t fallback) const {
   if (!has(k)) return fallback;
-  std::string v = get(k);
-  if (v == "true" || v == "1" || v == "True" || v.empty()) return true;
-  if (v == "false" || v == "0" || v == "False") return false;
-  throw Error("TransformError", "argument " + k + "=" + v + " is not a boolean");
+  std::string v = one(k);
+  size_t b = v.find_first_not_of(" \t\n\r"), e = v.find_last_not_of(" \t\n\r");
+  std::string t = b == std::string::npos ? "" : v.substr(b, e - b + 1);
+  size_t i = (!t.empty() && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
+  bool digits = i < t.size() && std::all_of(t.begin() + long(i), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  long long n = 0;
+  if (digits) {
+    errno = 0;
+    n = std::strtoll(t.c_str(), nullptr, 10);
+  }
+  if (!digits || errno == ERANGE || n < INT32_MIN || n > INT32_MAX)
+    throw Error("TransformError", "Couldn't interpret the " + k + " argument as a number:" + v);
+  return int32_t(n);
+}
+
+bool PassArgs::one_bool(const std::string& k, bool fallback) const {
+  if (!has(k)) return fallback;
+  std::string v = one(k);
+  if (v == "true" || v == "1") return true;
+  if (v == "false" || v == "0") return false;
+  throw Error("TransformError",
+              "Couldn't interpret the " + k + " argument as a boolean:" + v + " (expected true, false, 0 or 1)");
+}
+
+std::string PassArgs::exactly_one(const std::string& k, const std::string& usage) const {
+  if (count(k) != 1) throw Error("TransformError", usage);
+  return all(k)[0];
 }
 
 // The grammar of transform_graph's --transforms: names separated by whitespace, each optionally
@@ -108,11 +139,35 @@ std::vector<TransformSpec> parse_transforms(const std::string& text) {
   return out;
 }
 
+namespace {
+// transform_graph's ShouldIgnoreErrors: the first ignore_errors value, compared without case.
+bool ignore_errors(const TransformSpec& s) {
+  auto values = s.args.all("ignore_errors");
+  if (values.empty()) return false;
+  std::string v = values[0];
+  for (auto& c : v) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (v == "true") return true;
+  if (v == "false") return false;
+  throw Error("TransformError", s.name + ": ignore_errors should be true or false, found " + v);
+}
+}  // namespace
+
 void apply_passes(GraphDef& g, const std::vector<TransformSpec>& specs, const PassContext& ctx) {
   for (auto& s : specs) {
     PassFn fn = find_pass(s.name);
     if (!fn) throw Error("TransformError", "'" + s.name + "' is not a native tfforge pass");
-    fn(g, ctx, s.args);
+    if (!ignore_errors(s)) {
+      fn(g, ctx, s.args);
+      g.invalidate_index();
+      continue;
+    }
+    GraphDef before = g;
+    try {
+      fn(g, ctx, s.args);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "tfforge: %s: ignoring error (ignore_errors=true): %s\n", s.name.c_str(), e.what());
+      g = std::move(before);
+    }
     g.invalidate_index();
   }
 }

@@ -143,8 +143,8 @@ std::vector<std::string> called_functions(const GraphDef& g, const std::vector<b
   return out;
 }
 
-void keep_nodes(GraphDef& g, const std::vector<bool>& keep) {
-  if (!g.library.functions.empty()) {
+void keep_nodes(GraphDef& g, const std::vector<bool>& keep, bool keep_library) {
+  if (!keep_library && !g.library.functions.empty()) {
     auto called = called_functions(g, keep);
     std::unordered_set<std::string> kept(called.begin(), called.end());
     std::vector<Function> fns;

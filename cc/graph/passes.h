@@ -12,12 +12,21 @@
 
 namespace tfforge::graph {
 
+// A pass's arguments, read with transform_graph's rules (TransformFuncContext): a name may repeat
+// (op=A, op=B); the one_* readers reject a repeated name, and their messages are TensorFlow's.
 struct PassArgs {
-  std::vector<std::pair<std::string, std::string>> items;  // repeated names allowed: op=A, op=B
-  bool has(const std::string& k) const;
-  std::string get(const std::string& k, const std::string& fallback = {}) const;
+  std::vector<std::pair<std::string, std::string>> items;
+  size_t count(const std::string& k) const;
+  bool has(const std::string& k) const { return count(k) > 0; }
   std::vector<std::string> all(const std::string& k) const;
-  bool flag(const std::string& k, bool fallback = false) const;  // true/false/1/0
+  // The value of an argument given at most once, else `fallback`.
+  std::string one(const std::string& k, const std::string& fallback = {}) const;
+  // An int32 as strtol reads it with surrounding spaces allowed ("3", " -2 "), at most once.
+  int32_t one_int32(const std::string& k, int32_t fallback) const;
+  // true/1/false/0 (exactly; TensorFlow rejects "True"), at most once.
+  bool one_bool(const std::string& k, bool fallback) const;
+  // The value of an argument that must be given exactly once; `usage` is the error otherwise.
+  std::string exactly_one(const std::string& k, const std::string& usage) const;
 };
 
 struct PassContext {
@@ -50,15 +59,18 @@ struct PassRegistration {
                                   [[maybe_unused]] const ::tfforge::graph::PassContext& ctx,               \
                                   [[maybe_unused]] const ::tfforge::graph::PassArgs& args)
 
-// Applies the native passes in order; throws TransformError naming the first unknown pass.
+// Applies the native passes in order; throws TransformError naming the first unknown pass. As in
+// transform_graph, every pass takes ignore_errors=true|false (any case): with true, a pass that fails
+// leaves the graph as it was and its error is reported on stderr; any other value is an error.
 void apply_passes(GraphDef& g, const std::vector<TransformSpec>& specs, const PassContext& ctx);
 
 // --- helpers shared by the passes ---
 
 // Throws GraphError naming the consumer when an input refers to a node not in the graph.
 void check_inputs_exist(const GraphDef& g);
-// Keeps the nodes whose flag is set, in order, and the library functions they call (transitively).
-void keep_nodes(GraphDef& g, const std::vector<bool>& keep);
+// Keeps the nodes whose flag is set, in order, and the library functions they call (transitively), or
+// the whole library with keep_library.
+void keep_nodes(GraphDef& g, const std::vector<bool>& keep, bool keep_library = false);
 // Library functions a set of nodes call, transitively through function bodies.
 std::vector<std::string> called_functions(const GraphDef& g, const std::vector<bool>& from_nodes);
 // Node indices in an order where every node comes after its inputs (NextIteration back edges of

@@ -8,19 +8,7 @@
 
 namespace tfforge::graph {
 
-namespace {
-
-std::string required(const PassArgs& args, const char* pass, const char* key) {
-  if (!args.has(key)) throw Error("TransformError", std::string(pass) + " needs the argument " + key + "=...");
-  return args.get(key);
-}
-
-bool op_matches(const PassArgs& args, const Node& n) {
-  std::string op = args.get("op_name", "*");
-  return op == "*" || op == n.op;
-}
-
-}  // namespace
+// Argument checks and messages follow transform_graph's passes (tensorflow/tools/graph_transforms).
 
 TFFORGE_GRAPH_PASS(remove_device) {
   for (auto& n : g.nodes)
@@ -31,8 +19,8 @@ TFFORGE_GRAPH_PASS(remove_device) {
 }
 
 TFFORGE_GRAPH_PASS(set_device) {
-  std::string device = args.get("device");
-  bool if_default = args.flag("if_default");
+  std::string device = args.one("device");
+  bool if_default = args.one_bool("if_default", false);
   for (auto& n : g.nodes) {
     if (if_default && !n.device.empty()) continue;
     if (n.device != device) {
@@ -43,7 +31,9 @@ TFFORGE_GRAPH_PASS(set_device) {
 }
 
 TFFORGE_GRAPH_PASS(rename_op) {
-  std::string from = required(args, "rename_op", "old_op_name"), to = required(args, "rename_op", "new_op_name");
+  const char* usage = "rename_op expects exactly one 'old_op_name' and 'new_op_name' argument, e.g. "
+                      "rename_op(old_op_name=Mul, new_op_name=Multiply)";
+  std::string from = args.exactly_one("old_op_name", usage), to = args.exactly_one("new_op_name", usage);
   for (auto& n : g.nodes)
     if (n.op == from) {
       n.op = to;
@@ -51,38 +41,51 @@ TFFORGE_GRAPH_PASS(rename_op) {
     }
 }
 
+// Unlike TensorFlow's rename_node, "loc:@old" colocation entries follow the rename (TensorFlow leaves
+// them naming a node that no longer exists, which import_graph_def rejects).
 TFFORGE_GRAPH_PASS(rename_node) {
-  std::string from = required(args, "rename_node", "old_node_name");
-  std::string to = required(args, "rename_node", "new_node_name");
-  if (g.find(from) < 0) throw Error("GraphError", "rename_node: no such node").at_node(from);
-  if (g.find(to) >= 0) throw Error("GraphError", "rename_node: a node of the new name already exists").at_node(to);
+  const char* usage = "rename_node expects exactly one 'old_node_name' and one 'new_node_name' argument, e.g. "
+                      "rename_node(old_node_name=super/deep/output, new_node_name=output)";
+  std::string from = args.exactly_one("old_node_name", usage), to = args.exactly_one("new_node_name", usage);
+  if (g.find(to) >= 0) throw Error("TransformError", "rename_node: a node is already using " + to + " as name").at_node(to);
   rename_nodes(g, {{from, to}});
 }
 
+// tfforge's own pass (not in transform_graph): prefix=... is put before every node name.
 TFFORGE_GRAPH_PASS(add_prefix) {
-  std::string prefix = required(args, "add_prefix", "prefix");
+  std::string prefix = args.exactly_one("prefix", "add_prefix expects exactly one 'prefix' argument, e.g. add_prefix(prefix=net/)");
   std::unordered_map<std::string, std::string> renames;
+  renames.reserve(g.nodes.size());
   for (auto& n : g.nodes) renames.emplace(n.name, prefix + n.name);
   rename_nodes(g, renames);
 }
 
 TFFORGE_GRAPH_PASS(rename_attribute) {
-  std::string from = required(args, "rename_attribute", "old_attribute_name");
-  std::string to = required(args, "rename_attribute", "new_attribute_name");
+  const char* usage = "rename_attribute expects exactly one 'old_attribute_name' and one 'new_attribute_name' "
+                      "argument, e.g. rename_attribute(old_attribute_name=foo, new_attribute_name=bar)";
+  std::string from = args.exactly_one("old_attribute_name", usage);
+  std::string to = args.exactly_one("new_attribute_name", usage);
+  auto op_names = args.all("op_name");  // TensorFlow reads the first one
+  std::string op = op_names.empty() ? "*" : op_names[0];
   for (auto& n : g.nodes) {
-    if (!op_matches(args, n)) continue;
-    for (auto& a : n.attrs)
-      if (a.key == from) {
-        a.key = to;
-        n.dirty = true;
-      }
+    if (op != "*" && op != n.op) continue;
+    const Attr* a = n.attr(from);
+    if (!a || from == to) continue;
+    Span value = a->value;
+    n.erase_attr(from);
+    if (!n.attr(to)) n.set_attr(to, value);  // a map insert: an existing attribute of the new name wins
   }
 }
 
 TFFORGE_GRAPH_PASS(remove_attribute) {
-  std::string name = required(args, "remove_attribute", "attribute_name");
+  std::string name = args.exactly_one("attribute_name", "remove_nodes expects exactly one 'attribute_name' argument, "
+                                                        "e.g. remove_attribute(op_name=Mul, attribute_name=foo)");
+  if (args.count("op_name") > 1)
+    throw Error("TransformError", "remove_nodes expects a single op_name argument, but found " +
+                                      std::to_string(args.count("op_name")));
+  std::string op = args.one("op_name", "*");
   for (auto& n : g.nodes)
-    if (op_matches(args, n)) n.erase_attr(name);
+    if (op == "*" || op == n.op) n.erase_attr(name);
 }
 
 TFFORGE_GRAPH_PASS(remove_control_dependencies) {
@@ -95,26 +98,30 @@ TFFORGE_GRAPH_PASS(remove_control_dependencies) {
   }
 }
 
-// Renames every node but the inputs and outputs to short generated names (a, b, ..., z, ba, ...).
+// Renames every node but the inputs and outputs (as given, port included, like TensorFlow) to short
+// names counted in base 62 as transform_graph does: 0, 1, ..., Z, 10, ...; a generated name equal to a
+// kept one is skipped.
 TFFORGE_GRAPH_PASS(obfuscate_names) {
-  std::unordered_set<std::string> fixed;
-  for (auto& s : ctx.inputs) fixed.insert(input_node_name(s));
-  for (auto& s : ctx.outputs) fixed.insert(input_node_name(s));
+  static const char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::unordered_set<std::string> fixed(ctx.inputs.begin(), ctx.inputs.end());
+  fixed.insert(ctx.outputs.begin(), ctx.outputs.end());
+  check_inputs_exist(g);
   std::unordered_map<std::string, std::string> renames;
+  renames.reserve(g.nodes.size());
   uint64_t counter = 0;
-  auto next_name = [&] {
-    while (true) {
-      std::string s;
+  for (auto& n : g.nodes) {
+    if (fixed.count(n.name)) continue;
+    std::string s;
+    do {
+      s.clear();
       uint64_t v = counter++;
       do {
-        s.insert(s.begin(), char('a' + v % 26));
-        v /= 26;
+        s.insert(s.begin(), kDigits[v % 62]);
+        v /= 62;
       } while (v);
-      if (!fixed.count(s)) return s;
-    }
-  };
-  for (auto& n : g.nodes)
-    if (!fixed.count(n.name)) renames.emplace(n.name, next_name());
+    } while (fixed.count(s));
+    renames.emplace(n.name, std::move(s));
+  }
   rename_nodes(g, renames);
 }
 

@@ -123,7 +123,7 @@ AtomicFile::AtomicFile(std::string path, std::string error_kind) : path_(std::mo
   for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
     temp_ = prefix + hex16(random64());
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (fd_ < 0 && errno != EEXIST) fail("cannot create the output file", errno);
+    if (fd_ < 0 && errno != EEXIST) fail("cannot create output file", errno);
   }
   if (fd_ < 0) fail("cannot create a temporary file beside the output", EEXIST);
   set_live(temp_, true);

@@ -7,13 +7,19 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "python/records_common.h"
 #include "python/registry.h"
 #include "record/example_decoder.h"
 #include "record/record_reader.h"
+#include "record/thread_pool.h"
 
 namespace py = pybind11;
 using namespace tfforge::record;
 namespace wire = tfforge::wire;
+using tfforge::py::hold;
+using tfforge::py::key_bytes;
+using tfforge::py::key_str;
+using tfforge::py::SignalPoll;
 
 namespace {
 
@@ -55,18 +61,26 @@ py::array bytes_array(const ColumnOut& c, bool as_str) {
 struct PyDecoder {
   std::unique_ptr<ExampleDecoder> dec;
   std::vector<bool> as_str;
+  std::mutex m;
+  std::mutex& mutex() { return m; }
 };
 
-// spec: list of (name, kind, count (-1 = variable length), default (None or list), as_str)
-std::unique_ptr<PyDecoder> make_decoder(const py::list& spec) {
+// spec: list of (name, kind, count (-1 = variable length), default (None or list), as_str
+//                [, sequence, required, stride]); strict: TensorFlow's checks (see example_decoder.h).
+std::unique_ptr<PyDecoder> make_decoder(const py::list& spec, bool strict) {
   std::vector<FeatureSpec> fs;
   auto out = std::make_unique<PyDecoder>();
   for (const py::handle& h : spec) {
     py::tuple t = py::reinterpret_borrow<py::tuple>(h);
     FeatureSpec f;
-    f.name = t[0].cast<std::string>();
+    f.name = key_bytes(t[0]);
     f.kind = parse_kind(t[1].cast<std::string>());
     f.count = t[2].cast<int64_t>();
+    if (t.size() >= 8) {
+      f.sequence = t[5].cast<bool>();
+      f.required = t[6].cast<bool>();
+      f.stride = t[7].cast<int64_t>();
+    }
     if (!t[3].is_none()) {
       f.has_default = true;
       for (const py::handle& v : t[3]) {
@@ -83,7 +97,7 @@ std::unique_ptr<PyDecoder> make_decoder(const py::list& spec) {
     out->as_str.push_back(t[4].cast<bool>());
     fs.push_back(std::move(f));
   }
-  out->dec = std::make_unique<ExampleDecoder>(std::move(fs));
+  out->dec = std::make_unique<ExampleDecoder>(std::move(fs), strict);
   return out;
 }
 
@@ -101,12 +115,14 @@ const char* kind_str(Kind k) { return kind_name(k); }
 
 TFFORGE_BINDINGS(records_read) {
   py::class_<PyDecoder>(m, "ExampleDecoder", "Decodes Examples into columns for a list of wanted features.")
-      .def(py::init(&make_decoder), py::arg("spec"))
+      .def(py::init(&make_decoder), py::arg("spec"), py::arg("strict") = true)
       .def_property_readonly("rows", [](const PyDecoder& d) { return d.dec->rows(); })
       .def(
           "finish",
           [](PyDecoder& d) {
-            // name -> (values, row_splits); bytes values as an object array of bytes (or str).
+            // name -> (values, row_splits[, step_splits]); bytes values as an object array of bytes
+            // (or str). Feature lists add step_splits (row_splits then index steps).
+            auto lock = hold(d);
             py::dict out;
             auto& cols = d.dec->columns();
             d.dec->remember_sizes();
@@ -116,12 +132,18 @@ TFFORGE_BINDINGS(records_read) {
               if (c.kind == Kind::kInt64) values = to_numpy(std::move(c.i64));
               else if (c.kind == Kind::kFloat) values = to_numpy(std::move(c.f32));
               else values = bytes_array(c, d.as_str[k]);
-              out[py::str(d.dec->spec()[k].name)] = py::make_tuple(values, to_numpy(std::move(c.row_splits)));
+              const FeatureSpec& fs = d.dec->spec()[k];
+              py::object key = fs.sequence ? py::object(py::make_tuple(key_str(fs.name), true)) : py::object(key_str(fs.name));
+              if (fs.sequence)
+                out[key] = py::make_tuple(values, to_numpy(std::move(c.row_splits)), to_numpy(std::move(c.step_splits)));
+              else
+                out[key] = py::make_tuple(values, to_numpy(std::move(c.row_splits)));
             }
             d.dec->reset();
             return out;
           },
-          "Returns the decoded columns {name: (values, row_splits)} and starts a new batch.");
+          "Returns the decoded columns {name: (values, row_splits)} ({(name, True): (values, row_splits, "
+          "step_splits)} for feature lists) and starts a new batch.");
 
   py::class_<RecordReader>(m, "RecordReader", "Reads the records of one TFRecord file, checking framing and CRCs.")
       .def(py::init([](const std::string& path, const std::string& compression, bool verify, bool skip_corrupt,
@@ -137,6 +159,7 @@ TFFORGE_BINDINGS(records_read) {
       .def(
           "read",
           [](RecordReader& r, int64_t n) {
+            auto lock = hold(r);
             py::list out;
             wire::Span s;
             for (int64_t i = 0; i < n; ++i) {
@@ -147,6 +170,7 @@ TFFORGE_BINDINGS(records_read) {
               }
               if (!got) break;
               out.append(py::bytes(reinterpret_cast<const char*>(s.data), s.size));
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             }
             return out;
           },
@@ -154,18 +178,26 @@ TFFORGE_BINDINGS(records_read) {
       .def(
           "decode",
           [](RecordReader& r, PyDecoder& d, int64_t n) {
-            py::gil_scoped_release release;
+            auto lock = hold(r);
+            auto dlock = hold(d);
             int64_t done = 0;
-            wire::Span s;
-            while (done < n && r.next(&s)) {
-              try {
-                d.dec->decode(s, RecordContext{&r.path(), r.index(), r.offset()});
-                ++done;
-              } catch (const tfforge::Error& e) {
-                // Recovery mode skips malformed Examples too (and reports them); spec mismatches always raise.
-                if (e.kind != "CorruptRecordError" || !r.options().skip_corrupt) throw;
-                r.note_skipped_record(e.what());
+            try {
+              py::gil_scoped_release release;
+              SignalPoll poll;
+              wire::Span s;
+              while (done < n && r.next(&s)) {
+                if (poll.check()) throw Interrupted();
+                try {
+                  d.dec->decode(s, RecordContext{&r.path(), r.index(), r.offset()});
+                  ++done;
+                } catch (const tfforge::Error& e) {
+                  // Recovery mode skips malformed Examples too (and reports them); spec mismatches always raise.
+                  if (e.kind != "CorruptRecordError" || !r.options().skip_corrupt) throw;
+                  r.note_skipped_record(e.what());
+                }
               }
+            } catch (const Interrupted&) {
+              throw py::error_already_set();
             }
             return done;
           },
@@ -174,6 +206,7 @@ TFFORGE_BINDINGS(records_read) {
           "scan",
           [](RecordReader& r, int64_t n) {
             // For spec inference: per record, [(name, kind or None, value count)].
+            auto lock = hold(r);
             py::list out;
             wire::Span s;
             for (int64_t i = 0; i < n; ++i) {
@@ -194,8 +227,9 @@ TFFORGE_BINDINGS(records_read) {
               }
               py::list rec;
               for (auto& f : seen)
-                rec.append(py::make_tuple(f.name, f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), f.count));
+                rec.append(py::make_tuple(key_str(f.name), f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), f.count));
               out.append(rec);
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             }
             return out;
           },
@@ -204,6 +238,7 @@ TFFORGE_BINDINGS(records_read) {
           "parse",
           [](RecordReader& r, int64_t n) {
             // For printing: per record {name: (kind or None, [values])}.
+            auto lock = hold(r);
             py::list out;
             wire::Span s;
             for (int64_t i = 0; i < n; ++i) {
@@ -219,57 +254,107 @@ TFFORGE_BINDINGS(records_read) {
                 if (f.kind == Kind::kInt64) for (auto x : f.i64) v.append(x);
                 if (f.kind == Kind::kFloat) for (auto x : f.f32) v.append(x);
                 if (f.kind == Kind::kBytes) for (auto& x : f.bytes) v.append(py::bytes(x));
-                rec[py::str(f.name)] = py::make_tuple(f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), v);
+                rec[key_str(f.name)] = py::make_tuple(f.kind_known ? py::object(py::str(kind_str(f.kind))) : py::none(), v);
               }
               out.append(rec);
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             }
             return out;
           },
           py::arg("n"))
-      .def_property_readonly("skipped", &skipped_list)
+      .def_property_readonly("skipped", [](RecordReader& r) {
+        auto lock = hold(r);
+        return skipped_list(r);
+      })
       .def_property_readonly("index", &RecordReader::index)
       .def_property_readonly("offset", &RecordReader::offset)
       .def_property_readonly("position", &RecordReader::position)
       .def_property_readonly("path", &RecordReader::path);
 
+  py::class_<RandomRecordReader>(m, "RandomRecordReader",
+                                 "Reads the record at a byte offset of a TFRecord file (of its uncompressed stream).")
+      .def(py::init([](const std::string& path, const std::string& compression, bool verify, uint64_t max_record) {
+             ReaderOptions o;
+             o.verify = verify;
+             o.max_record = max_record;
+             return std::make_unique<RandomRecordReader>(path, reader_compression(path, compression), o);
+           }),
+           py::arg("path"), py::arg("compression") = "auto", py::arg("verify") = true,
+           py::arg("max_record") = uint64_t(1) << 31)
+      .def(
+          "read",
+          [](RandomRecordReader& r, uint64_t offset) -> py::object {
+            auto lock = hold(r);
+            wire::Span s;
+            uint64_t next = 0;
+            bool got;
+            {
+              py::gil_scoped_release release;
+              got = r.read(offset, &s, &next);
+            }
+            if (!got) return py::none();
+            return py::make_tuple(py::bytes(reinterpret_cast<const char*>(s.data), s.size), next);
+          },
+          py::arg("offset"), "(record, next offset), or None when the data ends exactly at offset.")
+      .def("close", [](RandomRecordReader& r) {
+        auto lock = hold(r);
+        r.close();
+      })
+      .def_property_readonly("closed", &RandomRecordReader::closed)
+      .def_property_readonly("path", &RandomRecordReader::path);
+
   m.def(
       "verify_file",
-      [](const std::string& path, const std::string& compression, bool examples) {
-        // Every record's framing and CRC (and, with examples=True, that it parses as an Example).
+      [](const std::string& path, const std::string& compression, bool examples, uint64_t max_record) {
+        // Every record's framing and CRC (and, with examples=True, that it parses as an Example). Without
+        // examples the data streams through a small buffer: memory does not grow with record sizes.
         ReaderOptions o;
         o.skip_corrupt = true;
+        o.max_record = max_record;
         RecordReader r(path, reader_compression(path, compression), o);
         int64_t records = 0;
-        {
+        try {
           py::gil_scoped_release release;
+          SignalPoll poll;
           wire::Span s;
-          while (r.next(&s)) {
+          while (examples ? r.next(&s) : r.skip()) {
             ++records;
+            if (poll.check()) throw Interrupted();
             if (examples) {
               try {
-                scan_example(s, RecordContext{&r.path(), r.index(), r.offset()});
+                scan_example(s, RecordContext{&r.path(), r.index(), r.offset()}, /*strict=*/true);
               } catch (const tfforge::Error& e) {
                 r.note_skipped_record(e.what());
               }
             }
           }
+        } catch (const Interrupted&) {
+          throw py::error_already_set();
         }
         struct stat st;
         int64_t size = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
         return py::dict(py::arg("path") = path, py::arg("records") = records, py::arg("bytes") = size,
                         py::arg("stream_bytes") = r.position(), py::arg("errors") = skipped_list(r));
       },
-      py::arg("path"), py::arg("compression") = "auto", py::arg("examples") = false);
+      py::arg("path"), py::arg("compression") = "auto", py::arg("examples") = false,
+      py::arg("max_record") = uint64_t(1) << 31);
   m.def(
       "count_records",
       [](const std::string& path, const std::string& compression) {
         ReaderOptions o;
         o.verify = false;
         RecordReader r(path, reader_compression(path, compression), o);
-        py::gil_scoped_release release;
         int64_t n = 0;
-        wire::Span s;
-        while (r.next(&s)) ++n;
+        try {
+          py::gil_scoped_release release;
+          SignalPoll poll;
+          while (r.skip()) {
+            ++n;
+            if (poll.check()) throw Interrupted();
+          }
+        } catch (const Interrupted&) {
+          throw py::error_already_set();
+        }
         return n;
       },
       py::arg("path"), py::arg("compression") = "auto");

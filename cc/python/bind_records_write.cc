@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "python/buffer.h"
+#include "python/records_common.h"
 #include "python/registry.h"
 #include "record/batch_writer.h"
 #include "record/columns.h"
@@ -18,6 +19,8 @@ namespace py = pybind11;
 using namespace tfforge::record;
 using tfforge::py::byte_view;
 using tfforge::py::ByteView;
+using tfforge::py::key_bytes;
+using tfforge::py::SignalPoll;
 
 namespace {
 
@@ -73,16 +76,18 @@ struct PyBatch {
   }
 };
 
-// columns: list of (name, kind, values, row_splits or None, width). Values: a contiguous int64 / float32
-// buffer; for bytes a sequence of bytes-like or str, or a (data, offsets) pair of flat buffers.
+// columns: list of (name, kind, values, row_splits or None, width[, step_splits]). Values: a contiguous
+// int64 / float32 buffer; for bytes a sequence of bytes-like or str, or a (data, offsets) pair of flat
+// buffers. With step_splits the column is a SequenceExample feature list: row_splits index its steps.
 std::shared_ptr<PyBatch> make_batch(const py::list& columns, int64_t rows) {
   auto pb = std::make_shared<PyBatch>();
   pb->batch.rows = rows;
   for (const py::handle& h : columns) {
     py::tuple t = py::reinterpret_borrow<py::tuple>(h);
-    if (t.size() != 5) throw py::value_error("column tuples are (name, kind, values, row_splits, width)");
+    if (t.size() != 5 && t.size() != 6)
+      throw py::value_error("column tuples are (name, kind, values, row_splits, width[, step_splits])");
     Column c;
-    c.name = t[0].cast<std::string>();
+    c.name = key_bytes(t[0]);
     c.kind = parse_kind(t[1].cast<std::string>());
     py::object values = t[2];
     size_t n = 0;
@@ -117,6 +122,13 @@ std::shared_ptr<PyBatch> make_batch(const py::list& columns, int64_t rows) {
                                               std::to_string(rows) + " rows");
     } else {
       c.width = t[4].cast<int64_t>();
+    }
+    if (t.size() == 6 && !t[5].is_none()) {
+      size_t ns = 0;
+      c.sequence = true;
+      c.step_splits = reinterpret_cast<const int64_t*>(pb->view(t[5], 8, "step_splits", c.name, &ns));
+      if (ns == 0) throw tfforge::Error("SpecError", "column '" + c.name + "': empty step_splits");
+      c.num_steps = int64_t(ns) - 1;
     }
     pb->batch.columns.push_back(std::move(c));
   }
@@ -197,10 +209,10 @@ TFFORGE_BINDINGS(records_write) {
       .def("__len__", [](const EncodedBuffer& b) { return b.enc.size; });
 
   py::class_<FileWriter>(m, "FileWriter", "A TFRecord file written under a temporary name until commit().")
-      .def(py::init([](const std::string& path, const std::string& compression, int level) {
-             return std::make_unique<FileWriter>(path, parse_compression(compression), level);
+      .def(py::init([](const std::string& path, const std::string& compression, int level, bool atomic) {
+             return std::make_unique<FileWriter>(path, parse_compression(compression), level, atomic);
            }),
-           py::arg("path"), py::arg("compression") = "", py::arg("level") = -1)
+           py::arg("path"), py::arg("compression") = "", py::arg("level") = -1, py::arg("atomic") = true)
       .def(
           "write_record",
           [](FileWriter& w, const py::object& data) {
@@ -209,8 +221,11 @@ TFFORGE_BINDINGS(records_write) {
             w.write_record(v.data(), v.size());
           },
           py::arg("data"))
+      .def("flush", &FileWriter::flush, py::call_guard<py::gil_scoped_release>())
+      .def("finish", &FileWriter::finish, py::call_guard<py::gil_scoped_release>())
       .def("commit", &FileWriter::commit, py::arg("final_path") = "", py::call_guard<py::gil_scoped_release>())
-      .def("abort", &FileWriter::abort)
+      .def("abort", &FileWriter::abort, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("committed", &FileWriter::committed)
       .def_property_readonly("path", &FileWriter::path)
       .def_property_readonly("temp_path", &FileWriter::temp_path)
       .def_property_readonly("open", &FileWriter::open)
@@ -223,8 +238,13 @@ TFFORGE_BINDINGS(records_write) {
       [](const PyBatch& b, const std::vector<std::tuple<FileWriter*, int64_t, int64_t>>& targets, int workers) {
         std::vector<WriteTarget> t;
         for (auto& [w, begin, end] : targets) t.push_back({w, begin, end});
-        py::gil_scoped_release release;
-        write_batch(b.batch, t, workers);
+        try {
+          py::gil_scoped_release release;
+          SignalPoll poll(1);  // called once per encoded chunk (a few MB)
+          write_batch(b.batch, t, workers, [&poll] { return poll.check(); });
+        } catch (const Interrupted&) {
+          throw py::error_already_set();
+        }
       },
       py::arg("batch"), py::arg("targets"), py::arg("workers") = 0,
       "Encodes the batch's rows into files: targets are (FileWriter, begin_row, end_row); workers 0 = all cores.");

@@ -30,7 +30,7 @@ double average_row_bytes(const ExampleEncoder& enc, int64_t begin, int64_t end) 
   int64_t samples = std::min<int64_t>(n, 64), step = n / samples;
   size_t total = 0;
   for (int64_t i = 0; i < samples; ++i)
-    total += ExampleEncoder::example_size(enc.features_size(begin + i * step)) + kFramingOverhead;
+    total += enc.record_size(begin + i * step, enc.features_size(begin + i * step)) + kFramingOverhead;
   return double(total) / double(samples);
 }
 
@@ -85,7 +85,7 @@ size_t encode_chunk(const ExampleEncoder& enc, int64_t begin, int64_t end, std::
   size_t total = 0;
   for (int64_t r = begin; r < end; ++r) {
     sizes[size_t(r - begin)] = enc.features_size(r);
-    total += ExampleEncoder::example_size(sizes[size_t(r - begin)]) + kFramingOverhead;
+    total += enc.record_size(r, sizes[size_t(r - begin)]) + kFramingOverhead;
   }
   if (total > buf.cap) {
     buf.cap = std::max(total, buf.cap + buf.cap / 2);
@@ -98,7 +98,8 @@ size_t encode_chunk(const ExampleEncoder& enc, int64_t begin, int64_t end, std::
 
 }  // namespace
 
-void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers) {
+void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers,
+                 const std::function<bool()>& interrupted) {
   ExampleEncoder enc(batch);
   workers = resolve_workers(workers);
   // Cut each target's rows into chunks, then order them round-robin over targets.
@@ -153,10 +154,11 @@ void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, in
     --in_flight;
     flight_cv.notify_all();
   };
-  run_parallel(workers, [&](int) {
+  run_parallel(workers, [&](int worker) {
     std::vector<size_t> sizes;
     try {
       for (;;) {
+        if (worker == 0 && interrupted && interrupted()) throw Interrupted();
         size_t i;
         {
           std::unique_lock<std::mutex> lock(flight_m);
@@ -220,7 +222,7 @@ std::vector<int64_t> size_rows(const Batch& batch, int64_t begin, int64_t end, b
   workers = split_workers(enc, begin, end, workers);
   run_parallel(workers, [&](int w) {
     for (int64_t r = begin + n * w / workers, e = begin + n * (w + 1) / workers; r < e; ++r)
-      offsets[size_t(r - begin) + 1] = int64_t(ExampleEncoder::example_size(enc.features_size(r)) + overhead);
+      offsets[size_t(r - begin) + 1] = int64_t(enc.record_size(r, enc.features_size(r)) + overhead);
   });
   for (int64_t i = 0; i < n; ++i) offsets[size_t(i) + 1] += offsets[size_t(i)];
   return offsets;

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "record/columns.h"
 #include "record/file_writer.h"
+#include "record/thread_pool.h"
 
 namespace tfforge::record {
 
@@ -18,8 +20,11 @@ struct WriteTarget {
   int64_t begin, end;  // rows of the batch that go to this file, in order
 };
 
-// Encodes and appends rows; workers <= 0 means one per hardware thread.
-void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers);
+// Encodes and appends rows; workers <= 0 means one per hardware thread. `interrupted`, if given, is
+// called by the calling thread between chunks (every few milliseconds); when it returns true the
+// workers stop and Interrupted is thrown.
+void write_batch(const Batch& batch, const std::vector<WriteTarget>& targets, int workers,
+                 const std::function<bool()>& interrupted = nullptr);
 
 // Encodes rows [begin, end) into one buffer: framed TFRecords, or bare Examples back to back.
 // offsets (end - begin + 1 entries) receives where each record starts when not null.

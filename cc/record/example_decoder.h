@@ -1,7 +1,18 @@
-// tf.train.Example decoder into column builders, given the features wanted. Reads what TensorFlow and
-// other writers produce: packed and unpacked repeated fields (even mixed), map entries in any order, a
-// repeated key (the last one wins, as in protobuf), unknown fields skipped. A SequenceExample's
-// context uses the same field number as Example's features, so its context features decode the same way.
+// tf.train.Example / SequenceExample decoder into column builders, given the features wanted. Reads what
+// TensorFlow and other writers produce: packed and unpacked repeated fields (even mixed), map entries
+// with key and value in any order, a repeated key (the last one wins, as in protobuf and TensorFlow),
+// unknown fields of Example / SequenceExample skipped. A SequenceExample's context uses the same field
+// number as Example's features, so context features decode the same way; feature lists (field 2) are
+// decoded for sequence features.
+//
+// Strict mode (the default) rejects what tf.io.parse_example rejects: a list of another kind than the
+// spec's (even an empty one), a fixed-length feature present with another number of values (an empty
+// list is not "missing": only an absent key or a Feature without a list takes the default), a map entry
+// that does not hold exactly one key and one value (protobuf would merge two values; TensorFlow
+// rejects the record), fields other than map entries inside Features / FeatureLists / FeatureList, and
+// fields other than `value` inside a list. A Feature's first list decides its kind (TensorFlow reads
+// only that one). Lenient mode keeps protobuf's merge semantics instead.
+
 #pragma once
 
 #include <cstdint>
@@ -18,7 +29,10 @@ namespace tfforge::record {
 struct FeatureSpec {
   std::string name;
   Kind kind = Kind::kInt64;
-  int64_t count = -1;  // values per row; -1 = variable length
+  int64_t count = -1;  // values per row (per step for a feature list); -1 = variable length
+  int64_t stride = 1;  // variable length: the number of values must be a multiple of this
+  bool sequence = false;  // a SequenceExample feature list (one Feature per step)
+  bool required = false;  // feature list: missing is an error (else it has no steps)
   // Used when a row lacks the feature (fixed-length features only); empty = the feature is required.
   std::vector<int64_t> default_i64;
   std::vector<float> default_f32;
@@ -32,7 +46,8 @@ struct ColumnOut {
   std::vector<float> f32;
   std::vector<uint8_t> bytes;                  // bytes values back to back
   std::vector<int64_t> bytes_offsets{0};       // element boundaries in `bytes`
-  std::vector<int64_t> row_splits{0};
+  std::vector<int64_t> row_splits{0};         // per row: values, or steps for a feature list
+  std::vector<int64_t> step_splits{0};        // feature lists: per step, values
   size_t num_values() const {
     return kind == Kind::kInt64 ? i64.size() : kind == Kind::kFloat ? f32.size() : bytes_offsets.size() - 1;
   }
@@ -47,7 +62,7 @@ struct RecordContext {
 
 class ExampleDecoder {
  public:
-  explicit ExampleDecoder(std::vector<FeatureSpec> spec);
+  explicit ExampleDecoder(std::vector<FeatureSpec> spec, bool strict = true);
   // Appends one row; on error nothing is appended and tfforge::Error is thrown (CorruptRecordError for
   // malformed bytes, SpecError for data that does not fit the spec).
   void decode(wire::Span example, const RecordContext& ctx);
@@ -60,13 +75,22 @@ class ExampleDecoder {
   void reset();
 
  private:
-  int find(const uint8_t* key, size_t n) const;
-  void append(size_t k, wire::Span feature, uint64_t base, const RecordContext& ctx);
+  struct Mark { size_t values, bytes, rows, steps; };
+  int find(const uint8_t* key, size_t n, bool sequence) const;
+  // Appends the values of one Feature message; returns the kind of its list (kNone: no list set).
+  Kind append(size_t k, wire::Span feature, uint64_t base, const RecordContext& ctx, int64_t step);
+  void decode_feature(size_t k, const RecordContext& ctx);
+  void decode_list(size_t k, const RecordContext& ctx);
+  void fill_default(size_t k);
   std::vector<FeatureSpec> spec_;
-  std::unordered_map<std::string, int> index_;
+  bool strict_;
+  bool has_lists_ = false;
+  std::unordered_map<std::string, int> index_[2];  // context features, feature lists
   std::vector<ColumnOut> out_;
-  std::vector<wire::Span> found_;       // per feature, this row's Feature message (last wins)
+  std::vector<wire::Span> found_;       // per feature, this row's Feature / FeatureList message (last wins)
   std::vector<uint64_t> found_offset_;  // its offset inside the record
+  std::vector<uint8_t> present_;
+  std::vector<Mark> marks_;
   std::vector<std::pair<size_t, size_t>> last_sizes_;  // (values, row_splits) per column
   int64_t rows_ = 0;
 };
@@ -78,7 +102,10 @@ struct FeatureSeen {
   bool kind_known;  // false for a Feature with no list set
   int64_t count;
 };
-std::vector<FeatureSeen> scan_example(wire::Span example, const RecordContext& ctx);
+std::vector<FeatureSeen> scan_example(wire::Span example, const RecordContext& ctx, bool strict = false);
+
+// A feature key for messages: as it is when it is valid UTF-8, else with \xNN escapes.
+std::string printable_key(wire::Span key);
 
 // Every value of one record, for pretty printing (head / inspect).
 struct FeatureValues {

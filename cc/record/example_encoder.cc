@@ -46,18 +46,31 @@ ExampleEncoder::ExampleEncoder(const Batch& batch) : batch_(batch) {
     if (c.kind == Kind::kFloat && nvalues > 0 && !c.f32) throw bad("no float values");
     if (c.kind == Kind::kNone && nvalues > 0) throw bad("values of kind none");
     if (c.row_splits) {
+      // A sequence column's row_splits index its steps, whose step_splits index the values.
+      int64_t items = c.sequence ? c.num_steps : nvalues;
       if (c.row_splits[0] != 0) throw bad("row_splits must start at 0");
       for (int64_t r = 0; r < batch.rows; ++r)
         if (c.row_splits[r + 1] < c.row_splits[r])
           throw bad("row_splits decrease at row " + std::to_string(r));
-      if (c.row_splits[batch.rows] != nvalues)
+      if (c.row_splits[batch.rows] != items)
         throw bad("row_splits end at " + std::to_string(c.row_splits[batch.rows]) + " but there are " +
-                  std::to_string(nvalues) + " values");
+                  std::to_string(items) + (c.sequence ? " steps" : " values"));
+    } else if (c.sequence) {
+      throw bad("a sequence column needs row_splits");
     } else {
       if (c.width < 0) throw bad("negative width");
       if (nvalues != batch.rows * c.width)
         throw bad(std::to_string(nvalues) + " values for " + std::to_string(batch.rows) + " rows of " +
                   std::to_string(c.width));
+    }
+    if (c.sequence) {
+      if (!c.step_splits || c.step_splits[0] != 0) throw bad("step_splits must be given and start at 0");
+      for (int64_t s = 0; s < c.num_steps; ++s)
+        if (c.step_splits[s + 1] < c.step_splits[s]) throw bad("step_splits decrease at step " + std::to_string(s));
+      if (c.step_splits[c.num_steps] != nvalues)
+        throw bad("step_splits end at " + std::to_string(c.step_splits[c.num_steps]) + " but there are " +
+                  std::to_string(nvalues) + " values");
+      has_lists_ = true;
     }
     std::string prefix;
     uint8_t tmp[10];
@@ -68,8 +81,8 @@ ExampleEncoder::ExampleEncoder(const Batch& batch) : batch_(batch) {
   }
 }
 
-size_t ExampleEncoder::list_size(const Column& c, int64_t r) const {
-  int64_t b = c.row_begin(r), e = c.row_end(r), n = e - b;
+size_t ExampleEncoder::list_size(const Column& c, int64_t b, int64_t e) const {
+  int64_t n = e - b;
   if (n == 0) return 0;
   switch (c.kind) {
     case Kind::kFloat: {
@@ -94,11 +107,70 @@ size_t ExampleEncoder::list_size(const Column& c, int64_t r) const {
 size_t ExampleEncoder::features_size(int64_t r) const {
   size_t features = 0;
   for (size_t k = 0; k < batch_.columns.size(); ++k) {
-    size_t feat = feature_size(batch_.columns[k].kind, list_size(batch_.columns[k], r));
+    const Column& c = batch_.columns[k];
+    if (c.sequence) continue;
+    size_t feat = feature_size(c.kind, list_size(c, c.row_begin(r), c.row_end(r)));
     size_t entry = key_prefix_[k].size() + 1 + varint_size(feat) + feat;
     features += 1 + varint_size(entry) + entry;
   }
   return features;
+}
+
+size_t ExampleEncoder::feature_list_size(const Column& c, int64_t r) const {
+  size_t n = 0;
+  for (int64_t s = c.row_splits[r]; s < c.row_splits[r + 1]; ++s) {
+    size_t feat = feature_size(c.kind, list_size(c, c.step_splits[s], c.step_splits[s + 1]));
+    n += 1 + varint_size(feat) + feat;
+  }
+  return n;
+}
+
+size_t ExampleEncoder::lists_size(int64_t r) const {
+  size_t lists = 0;
+  for (size_t k = 0; k < batch_.columns.size(); ++k) {
+    const Column& c = batch_.columns[k];
+    if (!c.sequence) continue;
+    size_t fl = feature_list_size(c, r);
+    size_t entry = key_prefix_[k].size() + 1 + varint_size(fl) + fl;
+    lists += 1 + varint_size(entry) + entry;
+  }
+  return lists;
+}
+
+// Writes the Feature message of values [b, e) of column c (its size prefix already written).
+uint8_t* ExampleEncoder::put_feature(const Column& c, int64_t b, int64_t e, uint8_t* out) const {
+  if (c.kind == Kind::kNone) return out;
+  *out++ = uint8_t((uint32_t(c.kind) << 3) | wire::kLengthDelimited);
+  out = put_varint(out, list_size(c, b, e));
+  if (b == e) return out;
+  switch (c.kind) {
+    case Kind::kFloat: {
+      size_t payload = size_t(e - b) * 4;
+      *out++ = kTagField1Bytes;
+      out = put_varint(out, payload);
+      std::memcpy(out, c.f32 + b, payload);
+      out += payload;
+      break;
+    }
+    case Kind::kInt64: {
+      *out++ = kTagField1Bytes;
+      out = put_varint(out, int64_payload(c.i64 + b, e - b));
+      for (int64_t i = b; i < e; ++i) out = put_varint(out, uint64_t(c.i64[i]));
+      break;
+    }
+    case Kind::kBytes: {
+      for (int64_t i = b; i < e; ++i) {
+        *out++ = kTagField1Bytes;
+        out = put_varint(out, c.items[i].size);
+        std::memcpy(out, c.items[i].data, c.items[i].size);
+        out += c.items[i].size;
+      }
+      break;
+    }
+    case Kind::kNone:
+      break;
+  }
+  return out;
 }
 
 uint8_t* ExampleEncoder::encode(int64_t r, size_t features, uint8_t* out) const {
@@ -106,8 +178,9 @@ uint8_t* ExampleEncoder::encode(int64_t r, size_t features, uint8_t* out) const 
   out = put_varint(out, features);
   for (size_t k = 0; k < batch_.columns.size(); ++k) {
     const Column& c = batch_.columns[k];
-    size_t list = list_size(c, r);
-    size_t feat = feature_size(c.kind, list);
+    if (c.sequence) continue;
+    int64_t b = c.row_begin(r), e = c.row_end(r);
+    size_t feat = feature_size(c.kind, list_size(c, b, e));
     size_t entry = key_prefix_[k].size() + 1 + varint_size(feat) + feat;
     *out++ = kTagField1Bytes;
     out = put_varint(out, entry);
@@ -115,44 +188,34 @@ uint8_t* ExampleEncoder::encode(int64_t r, size_t features, uint8_t* out) const 
     out += key_prefix_[k].size();
     *out++ = kTagField2Bytes;
     out = put_varint(out, feat);
-    if (c.kind == Kind::kNone) continue;
-    *out++ = uint8_t((uint32_t(c.kind) << 3) | wire::kLengthDelimited);
-    out = put_varint(out, list);
-    int64_t b = c.row_begin(r), e = c.row_end(r);
-    if (b == e) continue;
-    switch (c.kind) {
-      case Kind::kFloat: {
-        size_t payload = size_t(e - b) * 4;
-        *out++ = kTagField1Bytes;
-        out = put_varint(out, payload);
-        std::memcpy(out, c.f32 + b, payload);
-        out += payload;
-        break;
-      }
-      case Kind::kInt64: {
-        *out++ = kTagField1Bytes;
-        out = put_varint(out, int64_payload(c.i64 + b, e - b));
-        for (int64_t i = b; i < e; ++i) out = put_varint(out, uint64_t(c.i64[i]));
-        break;
-      }
-      case Kind::kBytes: {
-        for (int64_t i = b; i < e; ++i) {
-          *out++ = kTagField1Bytes;
-          out = put_varint(out, c.items[i].size);
-          std::memcpy(out, c.items[i].data, c.items[i].size);
-          out += c.items[i].size;
-        }
-        break;
-      }
-      case Kind::kNone:
-        break;
+    out = put_feature(c, b, e, out);
+  }
+  if (!has_lists_) return out;
+  *out++ = kTagField2Bytes;
+  out = put_varint(out, lists_size(r));
+  for (size_t k = 0; k < batch_.columns.size(); ++k) {
+    const Column& c = batch_.columns[k];
+    if (!c.sequence) continue;
+    size_t fl = feature_list_size(c, r);
+    size_t entry = key_prefix_[k].size() + 1 + varint_size(fl) + fl;
+    *out++ = kTagField1Bytes;
+    out = put_varint(out, entry);
+    std::memcpy(out, key_prefix_[k].data(), key_prefix_[k].size());
+    out += key_prefix_[k].size();
+    *out++ = kTagField2Bytes;
+    out = put_varint(out, fl);
+    for (int64_t s = c.row_splits[r]; s < c.row_splits[r + 1]; ++s) {
+      int64_t b = c.step_splits[s], e = c.step_splits[s + 1];
+      *out++ = kTagField1Bytes;
+      out = put_varint(out, feature_size(c.kind, list_size(c, b, e)));
+      out = put_feature(c, b, e, out);
     }
   }
   return out;
 }
 
 uint8_t* ExampleEncoder::encode_framed(int64_t r, size_t features, uint8_t* out) const {
-  size_t size = example_size(features);
+  size_t size = record_size(r, features);
   encode_header(out, size);
   uint8_t* data = out + kHeaderSize;
   uint8_t* end = encode(r, features, data);

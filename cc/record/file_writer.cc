@@ -3,10 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "error.h"
@@ -16,14 +14,6 @@ namespace tfforge::record {
 namespace {
 
 constexpr size_t kZBufSize = 1 << 20;
-
-std::string temp_name_for(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  return dir + "." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-}
 
 }  // namespace
 
@@ -45,15 +35,22 @@ const char* compression_name(Compression c) {
   return "?";
 }
 
-FileWriter::FileWriter(std::string path, Compression compression, int level)
-    : path_(std::move(path)), temp_(temp_name_for(path_)), compression_(compression) {
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd_ < 0) io_error("cannot create");
+FileWriter::FileWriter(std::string path, Compression compression, int level, bool atomic)
+    : path_(std::move(path)), compression_(compression) {
+  if (level < -1 || level > 9) throw Error("SpecError", "compression level must be -1 (default) or 0-9, not " + std::to_string(level));
+  if (atomic) {
+    atomic_ = std::make_unique<io::AtomicFile>(path_);
+  } else {
+    // As TensorFlow's writer, but never through a symlink at the path. 0666: the umask decides the mode.
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd_ < 0) io_error("cannot create the output file");
+  }
+  open_ = true;
   if (compression_ != Compression::kNone) {
     // windowBits 15 writes a zlib stream; 15 + 16 a gzip one. memLevel 9 as TensorFlow's writer uses.
     int bits = compression_ == Compression::kGzip ? MAX_WBITS + 16 : MAX_WBITS;
     if (deflateInit2(&zs_, level, Z_DEFLATED, bits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
-      abort();
+      abort_locked();
       throw Error("TfforgeError", "zlib deflateInit2 failed").at_path(path_);
     }
     zs_open_ = true;
@@ -62,16 +59,28 @@ FileWriter::FileWriter(std::string path, Compression compression, int level)
 }
 
 FileWriter::~FileWriter() {
-  if (fd_ >= 0) abort();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!atomic_ && open_) {
+    try {  // in place, like TensorFlow's writer: an unclosed file still ends its stream
+      finish_locked();
+    } catch (const Error&) {
+    }
+  }
+  if (!committed_) abort_locked();
   if (zs_open_) deflateEnd(&zs_);
 }
 
 void FileWriter::io_error(const std::string& what) {
   int err = errno;
-  throw Error("TfforgeError", what + ": " + std::strerror(err)).at_path(fd_ >= 0 ? path_ : temp_);
+  throw Error("OutputError", what + ": " + std::strerror(err)).at_path(path_);
 }
 
 void FileWriter::write_fd(const uint8_t* data, size_t n) {
+  if (atomic_) {
+    atomic_->write(data, n);
+    file_bytes_ += n;
+    return;
+  }
   while (n > 0) {
     ssize_t w = ::write(fd_, data, n);
     if (w < 0) {
@@ -85,8 +94,6 @@ void FileWriter::write_fd(const uint8_t* data, size_t n) {
 }
 
 void FileWriter::deflate_some(const uint8_t* data, size_t n, int flush) {
-  zs_.next_in = const_cast<Bytef*>(data);
-  zs_.avail_in = 0;
   // avail_in is 32-bit: feed huge buffers in pieces.
   do {
     size_t piece = n > (1u << 30) ? (1u << 30) : n;
@@ -106,8 +113,8 @@ void FileWriter::deflate_some(const uint8_t* data, size_t n, int flush) {
   } while (n > 0);
 }
 
-void FileWriter::write_framed(const uint8_t* data, size_t n, uint64_t records) {
-  if (fd_ < 0) throw Error("TfforgeError", "write to a closed file").at_path(path_);
+void FileWriter::write_locked(const uint8_t* data, size_t n, uint64_t records) {
+  if (!open_) throw Error("ClosedError", "write to a closed writer").at_path(path_);
   if (compression_ == Compression::kNone)
     write_fd(data, n);
   else
@@ -116,39 +123,79 @@ void FileWriter::write_framed(const uint8_t* data, size_t n, uint64_t records) {
   records_ += records;
 }
 
+void FileWriter::write_framed(const uint8_t* data, size_t n, uint64_t records) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_locked(data, n, records);
+}
+
 void FileWriter::write_record(const uint8_t* data, size_t n) {
   uint8_t header[kHeaderSize], footer[kFooterSize];
   encode_header(header, n);
   encode_footer(footer, data, n);
-  write_framed(header, kHeaderSize, 0);
-  write_framed(data, n, 1);
-  write_framed(footer, kFooterSize, 0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_locked(header, kHeaderSize, 0);
+  write_locked(data, n, 1);
+  write_locked(footer, kFooterSize, 0);
+}
+
+void FileWriter::flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!open_) throw Error("ClosedError", "flush of a closed writer").at_path(path_);
+  if (compression_ != Compression::kNone) deflate_some(nullptr, 0, Z_SYNC_FLUSH);
+}
+
+void FileWriter::finish_locked() {
+  if (!open_) throw Error("ClosedError", "finish of a closed writer").at_path(path_);
+  try {
+    if (compression_ != Compression::kNone) deflate_some(nullptr, 0, Z_FINISH);
+    if (atomic_) atomic_->sync();
+  } catch (...) {
+    abort_locked();
+    throw;
+  }
+  open_ = false;
+  if (!atomic_) {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) io_error("cannot finish writing");
+  }
+  finished_ = true;
+}
+
+void FileWriter::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  finish_locked();
 }
 
 void FileWriter::commit(const std::string& final_path) {
-  if (fd_ < 0) throw Error("TfforgeError", "commit of a closed file").at_path(path_);
-  if (compression_ != Compression::kNone) deflate_some(nullptr, 0, Z_FINISH);
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    ::unlink(temp_.c_str());
-    io_error("close failed");
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (committed_) throw Error("ClosedError", "commit of a writer already committed").at_path(path_);
+  if (!finished_) finish_locked();
+  if (atomic_) {
+    try {
+      atomic_->commit(final_path);
+    } catch (...) {
+      abort_locked();
+      throw;
+    }
+    path_ = atomic_->path();
   }
-  fd_ = -1;
-  if (!final_path.empty()) path_ = final_path;
-  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp_.c_str());
-    throw Error("TfforgeError", std::string("cannot rename the finished file into place: ") + std::strerror(err))
-        .at_path(path_);
+  committed_ = true;
+}
+
+void FileWriter::abort_locked() {
+  open_ = false;
+  finished_ = false;
+  if (atomic_) atomic_->abort();
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
   }
 }
 
 void FileWriter::abort() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-    ::unlink(temp_.c_str());
-  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!committed_) abort_locked();
 }
 
 }  // namespace tfforge::record

@@ -3,8 +3,14 @@
 #pragma once
 
 #include <functional>
+#include <stdexcept>
 
 namespace tfforge::record {
+
+// Thrown by long native work when its caller asked it to stop (e.g. Python has a KeyboardInterrupt).
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted") {}
+};
 
 // Number of hardware threads (at least 1).
 int hardware_threads();

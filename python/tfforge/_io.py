@@ -197,6 +197,27 @@ def _fsync_tree(root: str) -> None:
         _sync_dir(dirpath)
 
 
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swaps two paths (renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    import ctypes
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err))
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
     """Context manager yielding the path of a new, empty temporary directory beside `path`; when the
@@ -225,17 +246,20 @@ def atomic_directory(path):
     try:
         yield tmp
         _fsync_tree(tmp)
-        if st is not None:
-            old = temp_name(path)
-            _register(old)
-            os.rename(path, old)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if old is not None:
-                os.rename(old, path)
-                old = None
-            raise
+        if st is not None and _exchange(tmp, path):
+            old, tmp = tmp, None  # the old directory now sits at the temporary name
+        else:
+            if st is not None:  # no atomic exchange here: move the old one aside first
+                old = temp_name(path)
+                _register(old)
+                os.rename(path, old)
+            try:
+                os.rename(tmp, path)
+            except OSError:
+                if old is not None:
+                    os.rename(old, path)
+                    old = None
+                raise
         _sync_dir(head)
     except OSError as exc:
         if exc.filename is None or exc.filename in (tmp, old):

@@ -43,6 +43,14 @@ class CorruptRecordError(TfforgeError, ValueError):
     """A TFRecord file or an Example inside it is malformed (bad CRC, truncation, bad length, bad proto)."""
 
 
+class ClosedError(TfforgeError, ValueError):
+    """A writer or reader was used after close() (TensorFlow: FailedPreconditionError)."""
+
+
+class OutOfRangeError(TfforgeError, IndexError):
+    """A byte offset lies beyond the end of a file's records (TensorFlow: OutOfRangeError / IndexError)."""
+
+
 class SpecError(TfforgeError, ValueError):
     """A feature spec does not match the data, or a spec file is malformed."""
 
@@ -59,8 +67,17 @@ class TransformError(GraphError):
     """A graph transform could not be parsed or applied."""
 
 
+class CheckpointError(TfforgeError, ValueError):
+    """A TensorFlow checkpoint is malformed or corrupt, or a checkpoint request names a missing tensor."""
+
+
 class ConversionError(TfforgeError, RuntimeError):
     """A model could not be frozen, converted or exported."""
+
+
+class FormatError(GraphError, ConversionError):
+    """A path holds no model format tfforge can tell (tfforge.formats); both a GraphError and a
+    ConversionError, so graph and convert callers catch it as their own."""
 
 
 class TensorFlowNotInstalled(TfforgeError, ImportError):

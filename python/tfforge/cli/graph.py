@@ -32,7 +32,7 @@ def register(subparsers):
         v.add_argument("input")
         v.add_argument("output")
         v.add_argument("--type", choices=["auto", "GraphDef", "MetaGraphDef", "SavedModel"], default="auto",
-                       help="message type (auto: from the file name, GraphDef otherwise)")
+                       help="message type (auto: from the file's content)")
         v.set_defaults(func=fn)
 
     tb = verbs.add_parser("tensorboard", help="write an events file with the graph for TensorBoard's graph dashboard")
@@ -66,19 +66,27 @@ def _transform(args) -> int:
     return 0
 
 
-def _message_type(path: str, explicit: str) -> str:
+def _message_type(path: str, explicit: str, want_text: bool) -> str:
+    """The message a file holds: --type, else what tfforge.formats reads from the content."""
     if explicit != "auto":
         return "tensorflow." + explicit
-    from tfforge.graph.text import message_type_for
-    return message_type_for(path)
+    from tfforge import formats
+    from tfforge.errors import FormatError
+    kind = formats.text_kind(path) if want_text else formats.detect(path)
+    if kind is None or kind not in formats.MESSAGE_TYPES or formats.is_text(path) != want_text:
+        what = "text format" if want_text else "a binary GraphDef, MetaGraphDef or SavedModel"
+        raise FormatError(f"not {what} tfforge recognises; name the message with --type GraphDef|MetaGraphDef|"
+                          "SavedModel", path=path)
+    return formats.MESSAGE_TYPES[kind]
 
 
 def _to_text(args) -> int:
+    from tfforge import formats
     from tfforge.graph import text
-    src = args.input
+    src = formats.graph_file(args.input) if args.type == "auto" else args.input
     if os.path.isdir(src):
         src = os.path.join(src, "saved_model.pb")
-    msg = _message_type(src, args.type)
+    msg = _message_type(src, args.type, want_text=False)
     text.binary_to_text(src, args.output, msg)
     print(f"{src} -> {args.output} ({msg.split('.')[-1]}, {human_bytes(os.path.getsize(args.output))})")
     return 0
@@ -86,7 +94,7 @@ def _to_text(args) -> int:
 
 def _from_text(args) -> int:
     from tfforge.graph import text
-    msg = _message_type(args.input, args.type)
+    msg = _message_type(args.input, args.type, want_text=True)
     text.text_to_binary(args.input, args.output, msg)
     print(f"{args.input} -> {args.output} ({msg.split('.')[-1]}, {human_bytes(os.path.getsize(args.output))})")
     return 0

@@ -9,6 +9,29 @@ import os
 import sys
 import time
 
+MAX_SHARDS = 99999  # shard names number them with five digits
+MAX_WORKERS = 1024
+
+
+def _count_arg(minimum: int, maximum: int = (1 << 63) - 1):
+    """An argparse type: an integer from `minimum` to `maximum` (argparse prints one line, exit 2, otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
+        return value
+    return parse
+
+
+def _name(key: str) -> str:
+    """A feature name for the terminal: bytes that are not UTF-8 (kept as lone surrogates) as \\xNN."""
+    return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
 
 def register(subparsers):
     p = subparsers.add_parser("records", help="convert, inspect, verify and print TFRecord datasets")
@@ -20,14 +43,16 @@ def register(subparsers):
     c.add_argument("src", help="source file, or a folder with one sub-folder of images per class")
     c.add_argument("prefix", metavar="DST_PREFIX", help="output prefix (folders are created)")
     g = c.add_mutually_exclusive_group()
-    g.add_argument("--shards", type=int, help="number of shards (default 1; image folders: ~1000 images each)")
-    g.add_argument("--records-per-shard", type=int, help="fill shards with N records each instead")
+    g.add_argument("--shards", type=_count_arg(1, MAX_SHARDS), help="number of shards (default 1; image folders: ~1000 images each)")
+    g.add_argument("--records-per-shard", type=_count_arg(1), help="fill shards with N records each instead")
     c.add_argument("--compression", choices=["none", "gzip", "zlib"], default="none")
-    c.add_argument("--workers", type=int, help="encoding/compression threads (default: all cores)")
+    c.add_argument("--workers", type=_count_arg(1, MAX_WORKERS), help="encoding/compression threads (default: all cores)")
     c.add_argument("--spec", metavar="FILE", help="a spec JSON fixing kinds, shapes and dtypes instead of inferring them")
+    c.add_argument("--sequence", metavar="COL,...", default="",
+                   help="nested list columns (per row: a list of steps) to write as SequenceExample feature lists")
     c.add_argument("--resize", metavar="HxW", help="image folders: resize every image (Pillow)")
     c.add_argument("--image-format", choices=["jpeg", "png"], help="image folders: re-encode images")
-    c.add_argument("--quality", type=int, default=95, help="JPEG quality when re-encoding (default 95)")
+    c.add_argument("--quality", type=_count_arg(1, 100), default=95, help="JPEG quality when re-encoding (default 95)")
     c.add_argument("--runner", metavar="NAME",
                    help="run the conversion as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, ...)")
     c.add_argument("--pipeline-arg", action="append", default=[], metavar="ARG",
@@ -38,7 +63,7 @@ def register(subparsers):
 
     i = sub.add_parser("inspect", help="spec, files, counts and the first records of a dataset or file")
     i.add_argument("path", help="a TFRecord file, a glob, or a dataset prefix")
-    i.add_argument("-n", type=int, default=3, help="records to print (default 3)")
+    i.add_argument("-n", type=_count_arg(0), default=3, help="records to print (default 3)")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=run_inspect)
 
@@ -50,7 +75,7 @@ def register(subparsers):
 
     h = sub.add_parser("head", help="print the first records of a file")
     h.add_argument("path")
-    h.add_argument("-n", type=int, default=5, help="records to print (default 5)")
+    h.add_argument("-n", type=_count_arg(0), default=5, help="records to print (default 5)")
     h.add_argument("--json", action="store_true", help="one JSON object per line")
     h.set_defaults(func=run_head)
 
@@ -61,20 +86,32 @@ def register(subparsers):
 
 
 def run_convert(args) -> int:
+    import warnings
+
     from tfforge._console import human_bytes
     from tfforge import records
 
     start = time.perf_counter()
-    if args.runner:
-        from tfforge.records import beam
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            if args.runner:
+                from tfforge.records import beam
 
-        paths = beam.convert(args.src, args.prefix, runner=args.runner, pipeline_args=args.pipeline_arg,
-                             shards=args.shards, compression=args.compression, spec=args.spec)
-    else:
-        paths = records.convert(args.src, args.prefix, shards=args.shards, records_per_shard=args.records_per_shard,
-                                compression=args.compression, workers=args.workers, spec=args.spec,
-                                progress=not args.no_progress, resize=args.resize, image_format=args.image_format,
-                                quality=args.quality)
+                if args.sequence:
+                    raise SystemExit("tfforge: error: --sequence is not supported with --runner")
+                paths = beam.convert(args.src, args.prefix, runner=args.runner, pipeline_args=args.pipeline_arg,
+                                     shards=args.shards, compression=args.compression, spec=args.spec)
+            else:
+                paths = records.convert(args.src, args.prefix, shards=args.shards,
+                                        records_per_shard=args.records_per_shard, compression=args.compression,
+                                        workers=args.workers, spec=args.spec, progress=not args.no_progress,
+                                        resize=args.resize, image_format=args.image_format, quality=args.quality,
+                                        sequence=args.sequence)
+        finally:
+            for w in caught:  # one line each, e.g. files of an image folder that are not images
+                if issubclass(w.category, UserWarning):
+                    print(f"tfforge: warning: {w.message}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     spec = records.spec(args.prefix)
     size = sum(os.path.getsize(p) for p in paths)
@@ -126,9 +163,10 @@ def _jsonable(value):
 def _print_records(recs, first_index=0):
     for k, rec in enumerate(recs):
         print(f"record {first_index + k}:")
-        width = max((len(n) for n in rec), default=0)
+        names = {name: _name(name) for name in rec}
+        width = max((len(n) for n in names.values()), default=0)
         for name, (kind, values) in rec.items():
-            print(f"  {name:<{width}}  {kind or 'empty':<5}  {_short(values)}")
+            print(f"  {names[name]:<{width}}  {kind or 'empty':<5}  {_short(values)}")
 
 
 def run_head(args) -> int:
@@ -138,7 +176,7 @@ def run_head(args) -> int:
     recs = records.head(path, args.n)
     if args.json:
         for rec in recs:
-            print(json.dumps({name: {"kind": kind, "values": _jsonable(v)} for name, (kind, v) in rec.items()}))
+            print(json.dumps({_name(name): {"kind": kind, "values": _jsonable(v)} for name, (kind, v) in rec.items()}))
     else:
         _print_records(recs)
     return 0
@@ -159,7 +197,8 @@ def run_inspect(args) -> int:
     recs = records.head(paths[0], args.n)
     if args.json:
         print(json.dumps({"spec": spec.to_json(), "spec_source": source, "files": files,
-                          "records": [{n: {"kind": k, "values": _jsonable(v)} for n, (k, v) in r.items()} for r in recs]},
+                          "records": [{_name(n): {"kind": k, "values": _jsonable(v)} for n, (k, v) in r.items()}
+                                      for r in recs]},
                          indent=2))
         return 0
     print(f"{len(files)} file(s), {sum(f['records'] for f in files):,} records, "
@@ -167,8 +206,9 @@ def run_inspect(args) -> int:
     print(format_table([(os.path.basename(f["path"]), f["records"], f["bytes"], f["compression"]) for f in files],
                        ["file", "records", "bytes", "compression"]))
     print(f"\nspec ({source}):")
-    print(format_table([(name, f.kind, "variable" if f.varlen else str(list(f.shape)), f.dtype)
-                        for name, f in spec.items()], ["feature", "kind", "shape", "dtype"]))
+    print(format_table([(_name(name), f.kind, "variable" if f.varlen else str(list(f.shape)), f.dtype,
+                         f.type + (" (feature list)" if f.sequence else ""))
+                        for name, f in spec.items()], ["feature", "kind", "shape", "dtype", "type"]))
     if spec.classes:
         print(f"classes: {', '.join(spec.classes)}")
     print()

@@ -6,9 +6,11 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from tfforge.convert import formats, graph_edit
+from tfforge import formats
+from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph
 from tfforge.errors import ConversionError
+from tfforge.graph.outputs import detect_outputs
 
 
 @dataclass
@@ -81,7 +83,7 @@ def _graph_only(src, outputs, inputs) -> FrozenGraph:
     if any(n.op in graph_edit.VARIABLE_OPS for n in graph_def.node):
         notes.append("the graph has variables; give their checkpoint as SRC and this graph with --graph")
     if not outputs:
-        outputs = graph_edit.detect_outputs(graph_def)
+        outputs = detect_outputs(graph_def)
         notes.append(f"detected outputs: {', '.join(outputs)}")
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)

@@ -9,20 +9,27 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from tfforge.checkpoint import Checkpoint
 from tfforge.convert import graph_edit
-from tfforge.convert.bundle import open_bundle
-from tfforge.convert.formats import checkpoint_prefix
 from tfforge.convert.frozen import FrozenGraph, read_graph_def
 from tfforge.errors import ConversionError
+from tfforge.formats import checkpoint_prefix
+from tfforge.graph.outputs import detect_outputs
 
 
 def read_meta_graph(path: str):
+    """A binary or text MetaGraphDef (told apart by content)."""
+    from google.protobuf import text_format
+    from tfforge import formats
     from tfforge._tf import tf
     meta = tf().compat.v1.MetaGraphDef()
     with open(path, "rb") as f:
         data = f.read()
     try:
-        meta.ParseFromString(data)
+        if formats.is_text(path):
+            text_format.Merge(data.decode("utf-8"), meta)
+        else:
+            meta.ParseFromString(data)
     except Exception as exc:
         raise ConversionError(f"not a MetaGraphDef: {exc}", path=path) from None
     return meta
@@ -87,7 +94,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     notes = []
     if not outputs:
-        outputs = graph_edit.detect_outputs(graph_def)
+        outputs = detect_outputs(graph_def)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
         notes.append(f"detected outputs: {', '.join(outputs)}")
@@ -96,7 +103,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
     if inputs:
         graph_edit.cut_inputs(graph_def, inputs)
     graph_def = graph_edit.inline_functions(graph_edit.prune(graph_def, roots), roots)
-    bundle = open_bundle(prefix)
+    bundle = Checkpoint(prefix)
     weights, frozen = {}, {}
     for node in graph_def.node:
         if node.op not in graph_edit.VARIABLE_OPS or not _selected(node.name, variables, exclude_variables):
@@ -107,7 +114,7 @@ def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = Non
             key = node.name if node.name in bundle else key
         if key not in bundle:
             raise ConversionError(f"the checkpoint has no tensor {key!r} for this variable", path=prefix, node=node.name)
-        value = bundle.get(key)
+        value = bundle.view(key)
         dtype_enum = tf().as_dtype(value.dtype).as_datatype_enum
         graph_edit.constify(node, dtype_enum)
         weights[node.name] = value

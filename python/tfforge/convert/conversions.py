@@ -7,10 +7,11 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from tfforge import formats
 from tfforge._io import atomic_directory
-from tfforge.convert import formats
 from tfforge.convert.frozen import write_graph_def
 from tfforge.errors import ConversionError
+from tfforge.graph.outputs import detect_outputs
 
 TARGETS = ("savedmodel", "frozen", "pb", "pbtxt", "tflite")
 
@@ -99,7 +100,7 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
     v1 = t.compat.v1
     prefix, graph_def, meta_graph = load_graph(src, graph, meta)
     if not outputs:
-        outputs = graph_edit.detect_outputs(graph_def)
+        outputs = detect_outputs(graph_def)
     if not inputs:
         inputs = [n.name for n in graph_edit.prune(graph_def, outputs).node if n.op == "Placeholder"]
     g = t.Graph()

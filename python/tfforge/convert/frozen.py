@@ -94,15 +94,16 @@ def write_graph_def(graph_def, path: str) -> int:
 
 
 def read_graph_def(path: str):
-    """Reads a binary or text GraphDef."""
+    """Reads a binary or text GraphDef (told apart by content, whatever the file's name)."""
     from google.protobuf import text_format
+    from tfforge import formats
     from tfforge._tf import tf
     graph_def = tf().compat.v1.GraphDef()
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
     try:
-        if path.lower().endswith((".pbtxt", ".txt")):
+        if formats.is_text(path):
             text_format.Merge(data.decode("utf-8"), graph_def)
         else:
             graph_def.ParseFromString(data)

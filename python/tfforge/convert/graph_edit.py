@@ -1,19 +1,18 @@
 """Edits of weightless GraphDefs (protos of a few KB to MB): variables become Consts, the ops that read
-them become their plain forms, pruning to the outputs, device clearing, output detection.
+them become their plain forms, pruning to the outputs, device clearing. Output detection and the table
+of variable ops live in tfforge.graph.outputs, shared with `tfforge inspect`.
 
 Weight bytes never pass through here; they are spliced in natively when the graph is written
 (see frozen.py)."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict, deque
 
 from tfforge.errors import ConversionError
+from tfforge.graph.outputs import VARIABLE_OPS, node_of  # noqa: F401 (the convert package's table)
 
 RESOURCE = 20  # DT_RESOURCE
-
-VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
 
 # Ops that pass a variable (ref or resource handle) through unchanged; after freezing they carry the
 # value instead, so their T attr becomes the variable's dtype and their Ref form the plain one.
@@ -21,7 +20,7 @@ _PASS_THROUGH = {"Identity", "Enter", "Exit", "Switch", "Merge", "NextIteration"
 _REF_TO_PLAIN = {"RefEnter": "Enter", "RefExit": "Exit", "RefSwitch": "Switch", "RefMerge": "Merge",
                  "RefNextIteration": "NextIteration", "RefIdentity": "Identity", "RefSelect": "Select"}
 
-# Never part of an inference graph: what output detection skips.
+# Never part of an inference graph: ops that write or save variables.
 _TRAINING_OPS = {
     "NoOp", "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp",
     "AssignSubVariableOp", "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice",
@@ -30,14 +29,6 @@ _TRAINING_OPS = {
     "IsVariableInitialized", "VarIsInitializedOp", "Const", "Placeholder", "PlaceholderWithDefault",
     "VariableV2", "Variable", "VarHandleOp", "InitializeTableV2", "InitializeTableFromTextFileV2",
 }
-_CONTROL_FLOW = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "Exit"}
-_TRAINING_SCOPES = ("save/", "save_", "global_step", "gradients/", "gradients_", "train/", "report_uninitialized", "init")
-
-
-def node_of(tensor: str) -> str:
-    """'^a' / 'a:1' / 'a' -> 'a'."""
-    return tensor.lstrip("^").split(":")[0]
-
 
 def consumers(graph_def):
     out = defaultdict(list)
@@ -185,64 +176,6 @@ def _reads_value(node) -> bool:
     # Any op not in the training set that takes a frozen tensor as plain input is an ordinary reader.
     return node.op not in _TRAINING_OPS and not node.op.startswith(("Assign", "Resource", "Scatter", "Apply",
                                                                     "SparseApply"))
-
-
-def detect_outputs(graph_def) -> list[str]:
-    """Outputs of an inference graph inside a training graph: nodes nothing but training machinery
-    (savers, initializers, summaries, gradients, optimizer updates) consumes. A loss found this way (the
-    tensor the gradients start from) is replaced by the user-named tensors it is computed from."""
-    by_name = {n.name: n for n in graph_def.node}
-    training = {n.name for n in graph_def.node if _is_training(n)}
-    used, used_by_training = set(), set()
-    for node in graph_def.node:
-        for inp in node.input:
-            (used_by_training if node.name in training else used).add(node_of(inp))
-    losses = set()
-    for node in graph_def.node:  # the gradients of a loss X start in scope gradients/X_grad, fed grad_ys
-        m = re.match(r"^(?:.*/)?gradients(?:_\d+)?/(.+)_grad/", node.name)
-        if m and any(re.search(r"gradients(?:_\d+)?/grad_ys_\d+$", node_of(i)) for i in node.input):
-            losses.add(m.group(1))
-    found = []
-    for node in graph_def.node:
-        if node.name in used or node.name in training or node.op == "Exit":
-            continue
-        if node.name in used_by_training and node.name not in losses:
-            continue  # initial values, saver inputs
-        if node.op == "Identity" and node.input and by_name.get(node_of(node.input[0])) is not None and \
-                by_name[node_of(node.input[0])].op in _CONTROL_FLOW:
-            continue  # unused loop-carried values and branch outputs
-        if node.name in losses:
-            found.extend(n for n in _named_sources(node, by_name) if n not in found)
-        elif node.name not in found:
-            found.append(node.name)
-    return found
-
-
-def _is_training(node) -> bool:
-    return node.op in _TRAINING_OPS or node.name.startswith(_TRAINING_SCOPES) or "/gradients" in node.name or \
-        node.op.startswith(("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply", "Assign"))
-
-
-_AUTO_NAME = re.compile(r"^(?:.*/)?[A-Z][A-Za-z0-9]*(?:_\d+)?$")  # TensorFlow's default op-type names
-
-
-def _named_sources(loss, by_name) -> list[str]:
-    """Walks back from the loss through auto-named ops to the first user-named tensors that are not
-    placeholders (labels) or variables."""
-    found, stack, seen = [], [loss.name], set()
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in by_name:
-            continue
-        seen.add(name)
-        node = by_name[name]
-        if node.op in ("Placeholder", "Const", "PlaceholderWithDefault") or node.op in VARIABLE_OPS:
-            continue
-        if name != loss.name and not _AUTO_NAME.match(name):
-            found.append(name)
-            continue
-        stack.extend(node_of(i) for i in node.input if not i.startswith("^"))
-    return found or [loss.name]
 
 
 _FUNCTIONAL = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "PartitionedCall",

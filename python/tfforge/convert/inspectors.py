@@ -9,42 +9,32 @@ loading the model or importing TensorFlow."""
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections import Counter
 
 import numpy as np
 
+from tfforge import formats
 from tfforge._console import format_table, human_bytes
-from tfforge.convert import formats
 from tfforge.errors import ConversionError
-
-
-def _is_checkpoint(path: str) -> bool:
-    if os.path.isdir(path):
-        return os.path.exists(os.path.join(path, "checkpoint")) and not os.path.exists(
-            os.path.join(path, "saved_model.pb"))
-    return os.path.exists(path + ".index") or (path.endswith(".index") and os.path.exists(path))
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
 
 def inspect_checkpoint(path: str, tensor: str | None = None, **_options) -> dict:
-    from tfforge.convert.bundle import open_bundle
+    from tfforge.checkpoint import Checkpoint
     prefix = formats.checkpoint_prefix(path)
-    bundle = open_bundle(prefix)
+    bundle = Checkpoint(prefix)
     variables = []
-    for key in bundle.keys():
-        dtype = bundle.dtype(key)
-        shape = list(bundle.shape(key))
-        size = int(np.prod(shape, dtype=np.int64)) * (dtype.size if dtype.is_numpy_compatible and dtype != "string" else 0)
-        variables.append({"name": key, "dtype": dtype.name, "shape": shape, "bytes": size})
+    for key in bundle.names():
+        info = bundle.info(key)
+        variables.append({"name": key, "dtype": info.dtype, "shape": list(info.shape), "bytes": info.nbytes})
     report = {"kind": "checkpoint", "prefix": prefix, "variables": variables,
               "total_bytes": sum(v["bytes"] for v in variables)}
     if tensor is not None:
         if tensor not in bundle:
             raise ConversionError(f"no tensor {tensor!r} in the checkpoint", path=prefix)
-        value = bundle.get(tensor)
+        value = bundle.read(tensor)
         report["tensor"] = {"name": tensor, "dtype": str(value.dtype), "shape": list(value.shape),
                             "value": np.array2string(value, threshold=200, edgeitems=4)}
     return report
@@ -173,7 +163,7 @@ def inspect_keras(path: str, **_options) -> dict:
     outputs = (config.get("config") or {}).get("output_layers")
     layers = _layers(config)
     risky = [layer["name"] for layer in layers if layer["class"] in ("Lambda",)]
-    return {"kind": "keras", "format": ".keras" if path.lower().endswith(".keras") else ".h5",
+    return {"kind": "keras", "format": ".keras" if formats.detect(path) == formats.KERAS else ".h5",
             "keras_version": version, "model_class": config.get("class_name", ""), "name":
             (config.get("config") or {}).get("name", ""), "inputs": inputs, "outputs": outputs, "layers": layers,
             "weights": weights, "total_bytes": sum(w["bytes"] for w in weights), "lambda_layers": risky}
@@ -194,19 +184,15 @@ def render_keras(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _is_keras(path: str) -> bool:
-    lower = path.lower()
-    return os.path.isfile(path) and lower.endswith((".keras", ".h5", ".hdf5"))
-
-
 def _register():
     try:
         from tfforge.graph.inspect import register_kind
     except ImportError:  # the graph engine's inspect is not built in
         return
-    register_kind("checkpoint", _is_checkpoint, inspect_checkpoint, render_checkpoint)
-    register_kind("tflite", lambda p: os.path.isfile(p) and p.lower().endswith(".tflite"), inspect_tflite, render_tflite)
-    register_kind("keras", _is_keras, inspect_keras, render_keras)
+    register_kind(formats.CHECKPOINT, None, inspect_checkpoint, render_checkpoint)
+    register_kind(formats.TFLITE, None, inspect_tflite, render_tflite)
+    register_kind(formats.KERAS, None, inspect_keras, render_keras)
+    register_kind(formats.KERAS_H5, None, inspect_keras, render_keras)
 
 
 _register()

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfforge.convert import formats
+from tfforge import formats
 from tfforge.errors import ConversionError
+from tfforge.graph.outputs import detect_outputs
 
 
 class FlexOpsError(ConversionError):
@@ -36,7 +37,6 @@ class GraphRunner(Runner):
     """A frozen GraphDef in a v1 Session (TensorFlow's own importer)."""
 
     def __init__(self, graph_def, inputs=None, outputs=None, kind=formats.FROZEN):
-        from tfforge.convert import graph_edit
         from tfforge._tf import load_tfforge_ops, tf
         load_tfforge_ops()
         t = tf()
@@ -45,7 +45,7 @@ class GraphRunner(Runner):
         with self.graph.as_default():
             t.compat.v1.import_graph_def(graph_def, name="")
         inputs = inputs or [n.name for n in graph_def.node if n.op == "Placeholder"]
-        outputs = outputs or graph_edit.detect_outputs(graph_def)
+        outputs = outputs or detect_outputs(graph_def)
         self._in = [self.graph.get_tensor_by_name(_tensor(n)) for n in inputs]
         self._out = [self.graph.get_tensor_by_name(_tensor(n)) for n in outputs]
         self.inputs = [TensorInfo(t_.op.name, _shape(t_.shape), np.dtype(t_.dtype.as_numpy_dtype)) for t_ in self._in]

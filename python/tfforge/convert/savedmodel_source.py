@@ -54,7 +54,7 @@ def _load_without_restoring(path: str, tags):
     from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
     from tensorflow.python.saved_model import load as tf_load
     from tfforge._tf import load_tfforge_ops, tf
-    from tfforge.convert.bundle import open_bundle
+    from tfforge.checkpoint import Checkpoint
     prefix = os.path.join(path, "variables", "variables")
     pb = os.path.join(path, "saved_model.pb")
     if not (os.path.exists(pb) and os.path.exists(prefix + ".index")):
@@ -77,9 +77,9 @@ def _load_without_restoring(path: str, tags):
                     paths[child.node_id] = f"{paths[node]}.{child.local_name}"
                     queue.append(child.node_id)
         variable_ids = [i for i, n in enumerate(nodes) if n.WhichOneof("kind") == "variable" and i in paths]
-        bundle = open_bundle(prefix)
+        bundle = Checkpoint(prefix)
         graph = trackable_object_graph_pb2.TrackableObjectGraph()
-        graph.ParseFromString(bundle.get_object("_CHECKPOINTABLE_OBJECT_GRAPH"))
+        graph.ParseFromString(bundle.object_graph() or b"")
         keys = {i: a.checkpoint_key for i, n in enumerate(graph.nodes) for a in n.attributes
                 if a.name == "VARIABLE_VALUE"}
         load_tfforge_ops()
@@ -89,11 +89,11 @@ def _load_without_restoring(path: str, tags):
         for i in variable_ids:
             variable, key = loaded[paths[i]], keys.get(i)
             if key is None or key not in bundle or tuple(bundle.shape(key)) != tuple(variable.shape) or \
-                    bundle.dtype(key) != variable.dtype:
+                    bundle.dtype_name(key) != variable.dtype.name:
                 return None
             by_handle[id(variable.handle)] = key
     except Exception:  # anything unexpected: the ordinary load below is always correct
         return None
     root = loaded["root"]
     root._tfforge_keep_alive = loaded  # noqa: SLF001  (the signature functions capture these variables)
-    return root, lambda external: bundle.get(by_handle[id(external)]) if id(external) in by_handle else None
+    return root, lambda external: bundle.view(by_handle[id(external)]) if id(external) in by_handle else None

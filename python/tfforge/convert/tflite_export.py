@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from tfforge.convert import formats
+from tfforge import formats
 from tfforge._io import write_bytes
 from tfforge._tf import native_stderr_quiet
 from tfforge.errors import ConversionError

@@ -7,7 +7,8 @@
 """
 
 from tfforge.graph.graph import AttrMap, Graph, Node
-from tfforge.graph.loader import detect_kind, load
+from tfforge.formats import detect as detect_kind
+from tfforge.graph.loader import load
 from tfforge.graph.tensor import Tensor
 
 __all__ = ["AttrMap", "Graph", "Node", "Tensor", "detect_kind", "load"]

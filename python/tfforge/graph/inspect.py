@@ -1,12 +1,15 @@
 """`tfforge inspect`: what a model file holds, like summarize_graph + `saved_model_cli show --all`.
 
-Dispatch is a table keyed by detected kind. This module registers the graph kinds (frozen .pb,
-.pbtxt, .meta, SavedModel); other file kinds plug in with `register_kind(kind, detect, inspect,
-render)` from a provider module listed in PROVIDER_MODULES (imported when present), e.g.
+Dispatch is a table keyed by the kind tfforge.formats detects from the file's content. This module
+registers the graph kinds (GraphDef, MetaGraphDef, SavedModel); other kinds plug in with
+`register_kind(kind, detect, inspect, render)` from a provider module listed in PROVIDER_MODULES
+(imported when present), e.g.
 
     # tfforge/convert/inspectors.py
     from tfforge.graph.inspect import register_kind
-    register_kind("tflite", lambda p: p.endswith(".tflite"), inspect_tflite, render_tflite)
+    register_kind(formats.TFLITE, None, inspect_tflite, render_tflite)   # None: tfforge.formats decides
+
+A `detect(path) -> bool` function instead of None adds a kind tfforge.formats does not know.
 
 `inspect(path)` returns a JSON-ready dict; `render(report)` the text the CLI prints.
 """
@@ -23,6 +26,7 @@ from tfforge import _native
 from tfforge._console import format_table, human_bytes
 from tfforge.errors import GraphError
 from tfforge.graph import dtypes
+from tfforge.graph.outputs import VARIABLE_OPS, detect_outputs
 
 PROVIDER_MODULES = ("tfforge.convert.inspectors",)
 
@@ -30,7 +34,7 @@ PROVIDER_MODULES = ("tfforge.convert.inspectors",)
 @dataclass
 class Kind:
     name: str
-    detect: Callable[[str], bool] | None  # None: decided by tfforge.graph.detect_kind
+    detect: Callable[[str], bool] | None  # None: decided by tfforge.formats.detect
     inspect: Callable[..., dict]
     render: Callable[[dict], str] | None = None
 
@@ -68,8 +72,8 @@ def detect(path: str) -> str:
     for kind in _KINDS.values():
         if kind.detect is not None and kind.detect(path):
             return kind.name
-    from tfforge.graph.loader import detect_kind
-    return detect_kind(path)
+    from tfforge import formats
+    return formats.detect(path)
 
 
 def inspect(path: str | os.PathLike, **options) -> dict:
@@ -94,12 +98,6 @@ def render(report: dict) -> str:
 
 _stock_ops: frozenset | None = None
 
-# Ops that end a graph without being a model output (summarize_graph's exclusions and TF1 bookkeeping).
-_NOT_OUTPUTS = {"Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assign", "AssignVariableOp", "Assert",
-                "SaveV2", "RestoreV2", "VarHandleOp", "VariableV2", "Variable", "VarIsInitializedOp",
-                "MergeV2Checkpoints", "ShardedFilename", "StringJoin", "_Arg"}
-_VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
-
 
 def stock_ops() -> frozenset:
     """Op types stock TensorFlow 2.21 registers (shipped as data; no TensorFlow needed)."""
@@ -120,25 +118,20 @@ def summarize_graph(g) -> dict:
     custom ops, devices and functions."""
     nodes = g.nodes
     ops = Counter(n.op for n in nodes)
-    consumed = set()
-    for n in nodes:
-        for i in n.inputs:
-            consumed.add(i.lstrip("^").split(":")[0])
     inputs = []
     for n in nodes:
         if n.op in ("Placeholder", "PlaceholderV2"):
             a = n.attr
             inputs.append({"name": n.name, "dtype": dtypes.short_name(dtypes.number(a["dtype"])) if "dtype" in a else None,
                            "shape": _shape_of(a.get("shape")) if "shape" in a else None})
-    outputs = [{"name": n.name, "op": n.op} for n in nodes
-               if n.name not in consumed and n.op not in _NOT_OUTPUTS and not n.name.endswith("/Read/ReadVariableOp")
-               and n.name != "saver_filename"]
+    op_of = {n.name: n.op for n in nodes}
+    outputs = [{"name": name, "op": op_of[name]} for name in detect_outputs(g)]
     stats = g._native.const_stats()
     params = sum(max(s[3], 0) for s in stats)
     param_bytes = sum(s[4] for s in stats)
     variables = []
     for n in nodes:
-        if n.op in _VARIABLE_OPS:
+        if n.op in VARIABLE_OPS:
             a = n.attr
             dt = dtypes.number(a["dtype"]) if "dtype" in a else 0
             shape = _shape_of(a.get("shape")) if "shape" in a else None
@@ -252,8 +245,13 @@ def inspect_graph(path: str, tags=None, **_ignored) -> dict:
     return report
 
 
-for _kind in ("graphdef", "graphdef_text", "meta_graph", "meta_graph_text", "saved_model"):
-    register_kind(_kind, None, inspect_graph)
+def _register_graph_kinds():
+    from tfforge import formats
+    for kind in formats.GRAPH_KINDS:
+        register_kind(kind, None, inspect_graph)
+
+
+_register_graph_kinds()
 
 
 def _fmt_shape(shape) -> str:

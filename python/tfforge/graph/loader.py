@@ -1,76 +1,48 @@
-"""Opening graphs from files: detecting what a path holds and reading its GraphDef natively."""
+"""Opening graphs from files: what a path holds comes from tfforge.formats (by content, so a text GraphDef
+named .pb loads as text), then its GraphDef is read natively."""
 
 from __future__ import annotations
 
 import os
 
-from tfforge import _native
+from tfforge import _native, formats
 from tfforge.errors import GraphError
-from tfforge.graph.graph import TEXT_SUFFIXES, Graph
+from tfforge.graph.graph import Graph
 
 SERVE_TAG = "serve"
 
 
-def detect_kind(path: str | os.PathLike) -> str:
-    """What a path holds: 'saved_model', 'meta_graph', 'meta_graph_text', 'graphdef_text', 'graphdef',
-    or 'unknown'. Decided from names and a peek at the bytes; the inspect dispatch table keys on it."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        if os.path.exists(os.path.join(path, "saved_model.pb")) or os.path.exists(os.path.join(path, "saved_model.pbtxt")):
-            return "saved_model"
-        return "unknown"
-    if not os.path.exists(path):
-        raise GraphError("no such file or directory", path=path)
-    base = os.path.basename(path)
-    if base in ("saved_model.pb", "saved_model.pbtxt"):
-        return "saved_model"
-    if base.endswith(".meta"):
-        return "meta_graph"
-    if base.endswith((".meta.txt", ".meta.pbtxt")):
-        return "meta_graph_text"
-    if base.endswith(TEXT_SUFFIXES):
-        return "graphdef_text"
-    if base.endswith((".pb", ".graphdef", ".graph")):
-        return "graphdef"
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if head[:1] == b"\x0a":  # field 1 (GraphDef.node), length-delimited
-        return "graphdef"
-    return "unknown"
-
-
 def load(path: str | os.PathLike, tags: str | list[str] | None = None) -> Graph:
-    """Reads a graph: frozen .pb, .pbtxt, a TF1 .meta file or a SavedModel directory (the meta graph
-    with `tags`, default 'serve' or the first one). Binary files are memory-mapped, not read."""
+    """Reads a graph: a binary or text GraphDef, a TF1 MetaGraphDef (.meta, binary or text) or a SavedModel
+    directory (the meta graph with `tags`, default 'serve' or the first one). Binary files are
+    memory-mapped, not read."""
     path = os.fspath(path)
-    kind = detect_kind(path)
-    if kind == "graphdef":
+    kind = formats.detect(path)
+    if kind == formats.GRAPHDEF:
         return Graph(_native.graph_from_file(path), path=path)
-    if kind == "graphdef_text":
+    if kind == formats.GRAPHDEF_TEXT:
         from tfforge.graph import text
-        return Graph.from_bytes(text.read_text(path, "tensorflow.GraphDef"), path=path)
-    if kind in ("meta_graph", "meta_graph_text"):
-        if kind == "meta_graph":
+        return Graph.from_bytes(text.read_text(path, text.GRAPH_DEF), path=path)
+    if kind in (formats.META_GRAPH, formats.META_GRAPH_TEXT):
+        if kind == formats.META_GRAPH:
             native, header, mg_tags = _native.meta_graph_from_file(path)
         else:
             from tfforge.graph import text
-            native, header, mg_tags = _native.meta_graph_from_buffer(text.read_text(path, "tensorflow.MetaGraphDef"), path)
+            native, header, mg_tags = _native.meta_graph_from_buffer(text.read_text(path, text.META_GRAPH_DEF), path)
         return Graph(native, path=path, kind="meta_graph", meta={"header": header, "tags": mg_tags, "tag_sets": [mg_tags]})
-    if kind == "saved_model":
+    if kind == formats.SAVED_MODEL:
         return _load_saved_model(path, tags)
-    raise GraphError("cannot tell what kind of graph file this is (expected .pb, .pbtxt, .meta or a SavedModel directory)",
-                     path=path)
+    raise GraphError(f"this is a {kind} file, not a graph: tfforge graph commands read GraphDefs (binary or text), "
+                     "MetaGraphDefs (.meta) and SavedModel directories", path=path)
 
 
 def _load_saved_model(path: str, tags) -> Graph:
-    pb = os.path.join(path, "saved_model.pb") if os.path.isdir(path) else path
-    if os.path.exists(pb):
-        graphs = _native.saved_model_graphs(pb, pb)
-    else:
+    pb = formats.graph_file(path, formats.SAVED_MODEL)
+    if formats.is_text(pb):
         from tfforge.graph import text
-        pbtxt = os.path.join(path, "saved_model.pbtxt") if os.path.isdir(path) else path
-        graphs = _native.saved_model_graphs(text.read_text(pbtxt, "tensorflow.SavedModel"), pbtxt)
-        pb = pbtxt
+        graphs = _native.saved_model_graphs(text.read_text(pb, text.SAVED_MODEL), pb)
+    else:
+        graphs = _native.saved_model_graphs(pb, pb)
     want = [tags] if isinstance(tags, str) else list(tags or [])
     tag_sets = [list(t) for _, _, t in graphs]
     chosen = None

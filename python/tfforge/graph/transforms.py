@@ -1,19 +1,24 @@
 """Running transform_graph-style pass lists: native passes in tfforge._native, every other name
-through TensorFlow's own transform library (the wheel's private binding), in one ordered run."""
+through TensorFlow's own transform library (the wheel's private binding), in one ordered run.
+
+Any native pass also runs through TensorFlow's library when given engine=tensorflow (a tfforge argument,
+removed before TensorFlow sees the pass): TensorFlow's exact behaviour where tfforge's native pass
+deliberately differs (docs/graph.md lists the differences)."""
 
 from __future__ import annotations
 
 from tfforge import _native
 from tfforge.errors import TensorFlowNotInstalled, TransformError
 
-# The transforms TensorFlow's Graph Transform Tool registers (tensorflow/tools/graph_transforms).
+# The transforms the TensorFlow 2.21 wheel's transform library registers (tensorflow/tools/graph_transforms;
+# docs/graph.md has the table of which of them tfforge runs natively).
 TENSORFLOW_TRANSFORMS = frozenset("""
 add_default_attributes backport_concatv2 backport_tensor_array_v3 flatten_atrous_conv fold_batch_norms
 fold_constants fold_old_batch_norms freeze_requantization_ranges fuse_pad_and_conv fuse_resize_and_conv
-fuse_resize_pad_and_conv fuse_quantized_conv_and_requantize insert_logging merge_duplicate_nodes
-obfuscate_names quantize_nodes quantize_weights remove_attribute remove_control_dependencies remove_device
-remove_nodes rename_attribute rename_node rename_op round_weights set_device sort_by_execution_order
-sparsify_gather strip_unused_nodes
+fuse_resize_pad_and_conv inline_partitionedcall insert_logging merge_duplicate_nodes obfuscate_names
+quantize_nodes quantize_weights remove_attribute remove_control_dependencies remove_device remove_nodes
+rename_attribute rename_node rename_op round_weights set_device sort_by_execution_order sparsify_gather
+strip_unused_nodes
 """.split())
 
 
@@ -33,18 +38,29 @@ def format_spec(name: str, args) -> str:
     return name + "(" + ", ".join(f'{k}="{v}"' for k, v in args) + ")"
 
 
+def _engine(name: str, args) -> str:
+    engines = [v for k, v in args if k == "engine"]
+    if not engines:
+        return "native"
+    if len(engines) > 1 or engines[0] not in ("native", "tensorflow"):
+        raise TransformError(f"{name}: engine= takes one of native, tensorflow (found {', '.join(engines)})")
+    return engines[0]
+
+
 def apply_transforms(native_graph, transforms, inputs: list[str], outputs: list[str]):
     """Applies the passes in order; consecutive native passes run in one native call."""
     specs = parse(transforms)
     if not specs:
         raise TransformError("no transforms given")
     native = set(native_passes())
+    runs_native = [_engine(name, args) == "native" and name in native for name, args in specs]
+    specs = [(name, [(k, v) for k, v in args if k != "engine"]) for name, args in specs]
     graph = native_graph
     i = 0
     while i < len(specs):
-        is_native = specs[i][0] in native
+        is_native = runs_native[i]
         j = i
-        while j < len(specs) and (specs[j][0] in native) == is_native:
+        while j < len(specs) and runs_native[j] == is_native:
             j += 1
         text = " ".join(format_spec(n, a) for n, a in specs[i:j])
         if is_native:

@@ -29,6 +29,7 @@ class Column:
     width: int              # values per row when row_splits is None
     feature: Feature
     rows: int
+    step_splits: object = None  # int64 ndarray (steps + 1) for a feature list, else None
 
 
 @dataclass
@@ -223,7 +224,44 @@ def _apply_spec(name: str, col: Column, feature: Feature) -> Column:
     return col
 
 
-def prepare(data, spec: Spec | None = None) -> PreparedBatch:
+def _missing(x) -> bool:
+    return x is None or type(x).__name__ in ("NAType", "NaTType")
+
+
+def _fill_defaults(name: str, obj, feature: Feature):
+    """A fixed feature's column with missing rows (None, pandas NA, Arrow nulls) given the spec's default."""
+    if feature.default is None:
+        return obj
+    mod = type(obj).__module__
+    if mod.startswith("pyarrow"):
+        if not obj.null_count:
+            return obj
+        items = obj.to_pylist()
+    elif mod.startswith("pandas"):
+        if not obj.isna().any():
+            return obj
+        items = obj.to_numpy(dtype=object).tolist()
+    elif isinstance(obj, np.ndarray) and obj.dtype.kind == "O":
+        items = obj.tolist()
+    elif isinstance(obj, (list, tuple)):
+        items = list(obj)
+    else:
+        return obj
+    if not any(_missing(x) for x in items):
+        return obj
+    default = list(feature.default)
+    fill = default[0] if feature.shape == () else np.array(default, dtype=object).reshape(feature.shape)
+    if feature.kind != "bytes" and feature.shape != ():
+        fill = fill.astype(np.int64 if feature.kind == "int64" else np.float32)
+    return [fill if _missing(x) else x for x in items]
+
+
+def prepare(data, spec: Spec | None = None, sequence=()) -> PreparedBatch:
+    """Flat native columns for a batch. With a spec, each feature is laid out as its tf.io type needs
+    (see _kinds); without one, Ragged columns of several levels become ragged features, SparseTriples
+    varlen / sparse features and the columns named in `sequence` SequenceExample feature lists."""
+    from tfforge.records import _kinds
+
     cols = _columns_of(data)
     if spec is not None:
         missing = [k for k in spec if k not in cols]
@@ -232,21 +270,34 @@ def prepare(data, spec: Spec | None = None) -> PreparedBatch:
             raise SpecError("data and spec disagree: " + "; ".join(
                 ([f"missing columns {missing}"] if missing else []) + ([f"columns not in the spec {extra}"] if extra else [])))
         cols = {k: cols[k] for k in spec}
-    prepared = {}
+    unknown = [k for k in sequence if k not in cols]
+    if unknown:
+        raise SpecError(f"sequence columns {unknown} are not in the data ({', '.join(cols)})")
+    physical: dict = {}
+    features = {}
     for name, obj in cols.items():
-        col = _to_column(name, obj)
-        if spec is not None:
-            col = _apply_spec(name, col, spec[name])
-        prepared[name] = col
-    row_counts = {c.rows for c in prepared.values()}
+        feature = spec[name] if spec is not None else _kinds.infer(name, obj, name in sequence)
+        if feature is None or feature.plain:
+            if feature is not None and feature.type == "fixed":
+                obj = _fill_defaults(name, obj, feature)
+            col = _to_column(name, obj)
+            if feature is not None:
+                col = _apply_spec(name, col, feature)
+            _kinds.add_physical(physical, name, False, col)
+            features[name] = col.feature
+        else:
+            for key, col in _kinds.columns(name, obj, feature):
+                _kinds.add_physical(physical, key, feature.sequence, col)
+            features[name] = feature
+    row_counts = {c.rows for c in physical.values()}
     if len(row_counts) > 1:
         raise SpecError("columns have different numbers of rows: " +
-                        ", ".join(f"{k}={c.rows}" for k, c in prepared.items()))
+                        ", ".join(f"{k[0]}={c.rows}" for k, c in physical.items()))
     rows = row_counts.pop() if row_counts else 0
     native = _native.ExampleBatch(
-        [(k, c.kind, c.values, c.row_splits, c.width) for k, c in prepared.items()], rows)
-    return PreparedBatch(rows, native, {k: c.feature for k, c in prepared.items()},
-                         {k for k, c in prepared.items() if c.kind == "none"})
+        [(k, c.kind, c.values, c.row_splits, c.width, c.step_splits) for (k, _), c in physical.items()], rows)
+    untyped = {k for (k, seq), c in physical.items() if c.kind == "none" and k in features and features[k].plain}
+    return PreparedBatch(rows, native, features, untyped)
 
 
 def example_batch(example: Mapping) -> dict:

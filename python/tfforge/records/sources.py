@@ -5,6 +5,7 @@ should say about them (explicit spec, class table)."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -116,11 +117,20 @@ def _images(root: str, *, resize=None, image_format=None, quality: int = 95, wor
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if not classes:
         raise SpecError("an image folder needs one sub-folder per class", path=root)
-    files = []
+    files, stray = [], []
     for label, cls in enumerate(classes):
         for dirpath, dirnames, names in os.walk(os.path.join(root, cls)):
             dirnames.sort()
-            files += [(os.path.join(dirpath, n), label) for n in sorted(names) if n.lower().endswith(IMAGE_EXTENSIONS)]
+            for n in sorted(names):
+                if n.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append((os.path.join(dirpath, n), label))
+                elif not n.startswith("."):  # hidden files (.DS_Store, ...) are not data
+                    stray.append(os.path.join(dirpath, n))
+    if stray:
+        shown = ", ".join(os.path.relpath(p, root) for p in stray[:5])
+        more = f" and {len(stray) - 5} more" if len(stray) > 5 else ""
+        warnings.warn(f"{root}: skipped {len(stray)} file(s) that are not images by their extension "
+                      f"({', '.join(IMAGE_EXTENSIONS)}): {shown}{more}", UserWarning, stacklevel=3)
     size = _parse_size(resize)
 
     def batches():
@@ -169,10 +179,11 @@ def open_source(src, **options) -> Source:
 
 def convert(src, prefix, *, shards: int | None = None, records_per_shard: int | None = None, compression=None,
             spec=None, workers=None, progress: bool = True, resize=None, image_format=None, quality: int = 95,
-            level: int = -1) -> list[str]:
+            level: int = -1, sequence=()) -> list[str]:
     """Converts a file or folder (see open_source) into TFRecord shards + spec; returns the shard paths.
 
-    Image folders default to about 1000 images per shard; other sources to one shard."""
+    Image folders default to about 1000 images per shard; other sources to one shard. sequence: nested
+    list columns (e.g. Parquet list<list<...>>) to write as SequenceExample feature lists."""
     from tfforge.records.writer import write
 
     image_opts = {"resize": resize, "image_format": image_format, "workers": workers}
@@ -189,4 +200,4 @@ def convert(src, prefix, *, shards: int | None = None, records_per_shard: int | 
     return write(source.batches, prefix, shards=shards or 1, records_per_shard=records_per_shard,
                  compression=compression, spec=spec, workers=workers, progress=progress, level=level,
                  metadata=dict(source.metadata, source=source.metadata.get("source", source.kind)),
-                 total=source.rows)
+                 total=source.rows, sequence=sequence)
