@@ -1,6 +1,6 @@
 """atheris fuzz target for the Example decoder (columns for a spec, spec inference, printing): the
 input is one serialized tf.train.Example, framed into a TFRecord with correct CRCs so every input
-reaches the decoder. Any input may raise a tfforge error, nothing else. Run by tools/sanitize.sh as
+reaches the decoder (strict and lenient). Any input may raise a tfforge error, nothing else. Run by tools/sanitize.sh as
     python tests/fuzz/example.py -max_total_time=60 WORKDIR tests/fuzz/corpus/example
 """
 
@@ -31,9 +31,9 @@ def decode_all(example: bytes) -> None:
     with open(PATH, "wb") as f:
         f.write(frame(example) + frame(example))
     for spec in SPECS:
-        for skip_corrupt in (False, True):
+        for skip_corrupt, strict in ((False, True), (True, True), (False, False)):
             try:
-                d = _native.ExampleDecoder(spec)
+                d = _native.ExampleDecoder(spec, strict)
                 _native.RecordReader(PATH, "none", True, skip_corrupt, 1 << 20).decode(d, 4)
                 d.finish()
             except TfforgeError:
