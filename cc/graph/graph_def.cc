@@ -43,7 +43,7 @@ Span span_from(const uint8_t* a, const uint8_t* b) { return Span{a, size_t(b - a
 std::string utf8_field(Reader& r, const Source& src, const char* what, const std::string& node) {
   uint64_t at = r.offset();
   Span s = r.bytes();
-  if (!wire::valid_utf8(s)) wire_error(src, at, std::string(what) + " is not valid UTF-8", node);
+  if (!wire::is_utf8(s)) wire_error(src, at, std::string(what) + " is not valid UTF-8", node);
   return s.str();
 }
 

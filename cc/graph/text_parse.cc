@@ -114,7 +114,7 @@ class Parser {
       string_literal(out);
       if (f.type == schema::kString) {  // protobuf refuses string fields that are not UTF-8
         Span s{reinterpret_cast<const uint8_t*>(out.data()) + slot + 1, out.size() - slot - 1};
-        if (!wire::valid_utf8(s)) fail_at(at, std::string(current_->name) + "." + f.name + " is not valid UTF-8 (use a bytes field or fix the escapes)");
+        if (!wire::is_utf8(s)) fail_at(at, std::string(current_->name) + "." + f.name + " is not valid UTF-8 (use a bytes field or fix the escapes)");
         if (std::strcmp(f.name, "name") == 0 && std::strcmp(current_->name, "tensorflow.NodeDef") == 0) node_name_ = s.str();
       }
       fix_length(out, slot);

@@ -28,7 +28,7 @@ struct Span {
 };
 
 // protobuf refuses string fields that are not UTF-8 (overlong forms and surrogates included).
-inline bool valid_utf8(Span s) {
+inline bool is_utf8(Span s) {
   const uint8_t* p = s.data;
   const uint8_t* e = s.data + s.size;
   while (p < e) {
