@@ -66,7 +66,8 @@ def main(out=sys.stdout):
                 ref = enum_index[f.enum_type.full_name]
             repeated = int(f.is_repeated)
             presence = int(f.has_presence and not f.is_repeated)
-            w(f'  {{"{f.name}", {f.number}, {f.type}, {repeated}, {int(f.is_packed)}, {presence}, {ref}}},\n')
+            oneof = list(m.oneofs).index(f.containing_oneof) if f.containing_oneof is not None else -1
+            w(f'  {{"{f.name}", {f.number}, {f.type}, {repeated}, {int(f.is_packed)}, {presence}, {ref}, {oneof}}},\n')
         msg_rows.append((m.full_name, first, len(fields), int(m.GetOptions().map_entry)))
         first += len(fields)
     w("};\n")

@@ -40,32 +40,10 @@ void expect_bytes(const Source& src, uint64_t at, WireType t, const char* what, 
 
 Span span_from(const uint8_t* a, const uint8_t* b) { return Span{a, size_t(b - a)}; }
 
-// protobuf refuses string fields that are not UTF-8; so do we, for the fields we decode.
-bool valid_utf8(Span s) {
-  const uint8_t* p = s.data;
-  const uint8_t* e = s.data + s.size;
-  while (p < e) {
-    uint8_t c = *p;
-    if (c < 0x80) { ++p; continue; }
-    int n = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
-    if (n < 0 || e - p <= n) return false;
-    uint32_t cp = c & (0x3f >> n);
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 1 && cp < 0x80) || (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-      return false;
-    p += n + 1;
-  }
-  return true;
-}
-
 std::string utf8_field(Reader& r, const Source& src, const char* what, const std::string& node) {
   uint64_t at = r.offset();
   Span s = r.bytes();
-  if (!valid_utf8(s)) wire_error(src, at, std::string(what) + " is not valid UTF-8", node);
+  if (!wire::is_utf8(s)) wire_error(src, at, std::string(what) + " is not valid UTF-8", node);
   return s.str();
 }
 
@@ -296,10 +274,16 @@ std::string GraphDef::to_string() const {
 }
 
 void GraphDef::write_file(const std::string& path) const {
-  AtomicFileSink sink(path);
-  sink.reserve(encoded_size());
-  write_graph(sink, nodes, library, top_extra_);
-  sink.commit();
+  try {
+    AtomicFileSink sink(path);
+    sink.reserve(encoded_size());
+    write_graph(sink, nodes, library, top_extra_);
+    check_sources();  // never commit bytes read from a file that changed meanwhile
+    sink.commit();
+  } catch (...) {
+    check_sources();
+    throw;
+  }
 }
 
 Span GraphDef::own(std::string bytes) {

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "graph/mapped_file.h"
 #include "wire/wire.h"
 
 namespace tfforge::graph {
@@ -79,12 +81,30 @@ class GraphDef {
 
   const Source& source() const { return source_; }
 
+  // The mapped files whose bytes the graph refers to. check_sources() throws GraphError when one of
+  // them changed since it was opened (see mapped_file.h); every reader of spans calls it when done.
+  void watch(std::shared_ptr<const MappedFile> file) { files_.push_back(std::move(file)); }
+  void check_sources() const {
+    for (auto& f : files_) f->check();
+  }
+
+  // Python threads may share a graph: readers take `mutex` shared, edits take it exclusively (see
+  // cc/python/bind_graph.cc). A copy gets a lock of its own.
+  struct Guard {
+    mutable std::shared_mutex mutex;
+    Guard() = default;
+    Guard(const Guard&) {}
+    Guard& operator=(const Guard&) { return *this; }
+  };
+  Guard guard;
+
  private:
   friend class Encoder;
   // GraphDef fields other than node and library (versions, debug info), tag included, in wire order.
   // Written after nodes and library, the order protobuf serializers use.
   std::vector<Span> top_extra_;
   std::vector<std::shared_ptr<const void>> keep_;
+  std::vector<std::shared_ptr<const MappedFile>> files_;
   Source source_;
   mutable std::unordered_map<std::string, size_t> index_;
   mutable bool index_valid_ = false;

@@ -1,10 +1,23 @@
-// A read-only memory map of a whole file; the kernel pages bytes in as passes touch them, so
-// indexing a multi-gigabyte graph reads only the node headers, not the tensor payloads.
+// A read-only view of a whole file. Files of kMapThreshold bytes and more are memory-mapped: the
+// kernel pages bytes in as passes touch them, so indexing a multi-gigabyte graph reads only the node
+// headers, not the tensor payloads. Smaller files are read into memory, a private copy nothing can
+// change afterwards (a copy torn by a concurrent writer is refused when read).
+//
+// Another process may truncate or rewrite a file while it is mapped. A read past the new end of
+// the file would raise SIGBUS; a process-wide SIGBUS handler instead maps zero pages over the rest
+// of the mapping (so the read completes) and marks the file damaged. Every user of the bytes calls
+// check() when it is done (and before it commits an output): it throws a GraphError naming the file
+// when the mapping was damaged or the file's size, modification time or change time differ from
+// when it was opened, so a changed input is an error, never a crash or silently different output.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "wire/wire.h"
 
@@ -12,6 +25,8 @@ namespace tfforge::graph {
 
 class MappedFile {
  public:
+  static constexpr size_t kMapThreshold = size_t(16) << 20;
+
   static std::shared_ptr<MappedFile> open(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
@@ -20,11 +35,38 @@ class MappedFile {
   wire::Span span() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // Throws GraphError when the file changed since it was opened (see above).
+  void check() const;
+  bool changed() const;
+
  private:
   MappedFile() = default;
+  void read_all();
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;
+  int slot_ = -1;  // index in the SIGBUS guard's table, -1 when not mapped
+  struct stat stat_ {};
 };
+
+// Runs `body`; when it throws and `file` changed meanwhile, throws the change error instead (the
+// original error, e.g. a parse error on zero pages, would only confuse). Checks after success too.
+template <typename F>
+auto guarded_read(const MappedFile& file, F&& body) -> decltype(body()) {
+  try {
+    if constexpr (std::is_void_v<decltype(body())>) {
+      body();
+      file.check();
+    } else {
+      auto result = body();
+      file.check();
+      return result;
+    }
+  } catch (...) {
+    file.check();
+    throw;
+  }
+}
 
 }  // namespace tfforge::graph

@@ -30,6 +30,7 @@ struct FieldDef {
   bool repeated, packed;
   bool presence;  // written even when it holds the default (oneof members, proto3 optional)
   int ref;        // message or enum index, -1 otherwise
+  int oneof;      // index of the oneof the field belongs to in its message, -1 for none
 };
 struct MessageDef {
   const char* name;

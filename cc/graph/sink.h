@@ -39,6 +39,7 @@ class MemorySink : public Sink {
   explicit MemorySink(uint8_t* out) : p_(out) {}
   using Sink::put;
   void put(const void* data, size_t n) override {
+    if (n == 0) return;  // an attr without a value has an empty span with no data pointer
     std::memcpy(p_, data, n);
     p_ += n;
   }

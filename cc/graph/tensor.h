@@ -28,7 +28,7 @@ enum AttrField : uint32_t {
 struct Shape {
   bool unknown_rank = false;
   std::vector<int64_t> dims;  // -1 for an unknown dimension
-  int64_t num_elements() const;  // -1 when not fully known
+  int64_t num_elements() const;  // -1 when not fully known or past int64
 };
 
 Shape parse_shape(wire::Span shape_proto);

@@ -23,6 +23,17 @@ class Parser {
                                                end_(p_ + text.size), path_(path) {}
 
   void message(const MessageDef& m, std::string& out, char close) {
+    // The NodeDef being parsed, for errors: its name once the name field was read.
+    const MessageDef* outer = current_;
+    std::string outer_node = node_name_;
+    current_ = &m;
+    if (std::strcmp(m.name, "tensorflow.NodeDef") == 0) node_name_.clear();
+    body(m, out, close);
+    current_ = outer;
+    node_name_ = std::move(outer_node);
+  }
+
+  void body(const MessageDef& m, std::string& out, char close) {
     while (true) {
       skip_space();
       if (p_ >= end_) {
@@ -99,7 +110,13 @@ class Parser {
       tag(out, f.number, wire::kLengthDelimited);
       size_t slot = out.size();
       out.push_back('\0');
+      const char* at = p_;
       string_literal(out);
+      if (f.type == schema::kString) {  // protobuf refuses string fields that are not UTF-8
+        Span s{reinterpret_cast<const uint8_t*>(out.data()) + slot + 1, out.size() - slot - 1};
+        if (!wire::is_utf8(s)) fail_at(at, std::string(current_->name) + "." + f.name + " is not valid UTF-8 (use a bytes field or fix the escapes)");
+        if (std::strcmp(f.name, "name") == 0 && std::strcmp(current_->name, "tensorflow.NodeDef") == 0) node_name_ = s.str();
+      }
       fix_length(out, slot);
       return;
     }
@@ -354,8 +371,10 @@ class Parser {
     for (const char* c = begin_; c < at; ++c) {
       if (*c == '\n') { ++line; col = 1; } else { ++col; }
     }
-    throw Error("GraphError", "text format, line " + std::to_string(line) + " column " + std::to_string(col) + ": " + msg)
-        .at_path(path_).at_offset(int64_t(at - begin_));
+    Error e("GraphError", "text format, line " + std::to_string(line) + " column " + std::to_string(col) + ": " + msg);
+    e.at_path(path_).at_offset(int64_t(at - begin_));
+    if (!node_name_.empty()) e.at_node(node_name_);
+    throw e;
   }
 
   const char* p_;
@@ -363,6 +382,8 @@ class Parser {
   const char* end_;
   const std::string& path_;
   int depth_ = 0;
+  const MessageDef* current_ = nullptr;
+  std::string node_name_;
   const FieldDef* open_packed_ = nullptr;
   size_t packed_slot_ = 0;
 };

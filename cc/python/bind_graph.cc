@@ -2,6 +2,10 @@
 // .meta container, or a Python buffer (zero-copy), with the edits and passes tfforge.graph needs.
 #include <pybind11/stl.h>
 
+#include <mutex>
+#include <shared_mutex>
+#include <type_traits>
+
 #include "error.h"
 #include "graph/containers.h"
 #include "graph/events.h"
@@ -21,6 +25,41 @@ namespace wire = tfforge::wire;
 namespace {
 
 using GraphPtr = std::shared_ptr<GraphDef>;
+
+// Every method runs under the graph's lock: shared for readers, exclusive for edits. The lock is
+// taken with the GIL released (a thread holding it may be waiting for the GIL), and never held
+// while waiting for the GIL. Readers check the mapped files they read from before returning.
+template <typename F>
+auto reading(const GraphDef& g, F&& body) -> decltype(body()) {
+  std::shared_lock<std::shared_mutex> lock(g.guard.mutex, std::defer_lock);
+  {
+    py::gil_scoped_release release;
+    lock.lock();
+  }
+  try {
+    if constexpr (std::is_void_v<decltype(body())>) {
+      body();
+      g.check_sources();
+    } else {
+      auto result = body();
+      g.check_sources();
+      return result;
+    }
+  } catch (...) {
+    g.check_sources();
+    throw;
+  }
+}
+
+template <typename F>
+auto editing(GraphDef& g, F&& body) -> decltype(body()) {
+  std::unique_lock<std::shared_mutex> lock(g.guard.mutex, std::defer_lock);
+  {
+    py::gil_scoped_release release;
+    lock.lock();
+  }
+  return body();
+}
 
 // Keeps a Python buffer alive for as long as the graph (and its copies) refer to its bytes.
 std::shared_ptr<const void> hold_buffer(const py::object& obj, Span* span) {
@@ -80,148 +119,184 @@ GraphPtr parse_graph(Span bytes, std::shared_ptr<const void> keep, Source src) {
   return std::make_shared<GraphDef>(GraphDef::parse(bytes, std::move(keep), std::move(src)));
 }
 
+// A graph over a mapped file: parse errors caused by the file changing meanwhile say so.
+GraphPtr parse_mapped(const std::shared_ptr<MappedFile>& f, Span bytes, Source src) {
+  GraphPtr g = guarded_read(*f, [&] { return parse_graph(bytes, f, std::move(src)); });
+  g->watch(f);
+  return g;
+}
+
+py::object shape_object(const Shape& s) {
+  return s.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(s.dims)));
+}
+
+Node const_node(GraphDef& g, const Node& old, int dtype, Span value) {
+  Node c;
+  c.dirty = true;
+  c.name = old.name;
+  c.op = "Const";
+  c.device = old.device;
+  c.attrs.push_back({"dtype", g.own(encode_type_attr(dtype))});
+  c.attrs.push_back({"value", value});
+  return c;
+}
+
 }  // namespace
 
 TFFORGE_BINDINGS(graph) {
-  py::class_<GraphDef, GraphPtr>(m, "GraphDef", "A GraphDef indexed over its wire bytes (see cc/graph/graph_def.h).")
-      .def("__len__", [](const GraphDef& g) { return g.nodes.size(); })
-      .def("copy", [](const GraphDef& g) { return std::make_shared<GraphDef>(g); })
+  py::class_<GraphDef, GraphPtr>(m, "GraphDef", "A GraphDef indexed over its wire bytes (see cc/graph/graph_def.h). "
+                                 "Safe to share between threads: readers run together, edits one at a time.")
+      .def("__len__", [](const GraphDef& g) { return reading(g, [&] { return g.nodes.size(); }); })
+      .def("copy", [](const GraphDef& g) { return reading(g, [&] { return std::make_shared<GraphDef>(g); }); })
       .def("path", [](const GraphDef& g) { return g.source().path; })
       .def("nodes", [](const GraphDef& g) {
-        py::list out;
-        for (auto& n : g.nodes) out.append(py::make_tuple(n.name, n.op, n.inputs, n.device));
-        return out;
+        return reading(g, [&] {
+          py::list out;
+          for (auto& n : g.nodes) out.append(py::make_tuple(n.name, n.op, n.inputs, n.device));
+          return out;
+        });
       }, "[(name, op, inputs, device)] in graph order")
-      .def("find", &GraphDef::find)
+      .def("find", [](const GraphDef& g, const std::string& name) { return reading(g, [&] { return g.find(name); }); })
       .def("attr_kinds", [](const GraphDef& g, const std::string& node) {
-        py::list out;
-        for (auto& a : node_at(g, node).attrs) out.append(py::make_tuple(a.key, attr_kind(a.value)));
-        return out;
+        return reading(g, [&] {
+          py::list out;
+          for (auto& a : node_at(g, node).attrs) out.append(py::make_tuple(a.key, attr_kind(a.value)));
+          return out;
+        });
       }, "[(key, AttrValue oneof field number)]")
       .def("attr_value", [](const GraphDef& g, const std::string& node, const std::string& key) {
-        return tfforge::py::decode_message("tensorflow.AttrValue", attr_at(g, node, key).value);
+        return reading(g, [&] { return tfforge::py::decode_message("tensorflow.AttrValue", attr_at(g, node, key).value); });
       }, "The AttrValue decoded into a dict")
       .def("attr_bytes", [](const GraphDef& g, const std::string& node, const std::string& key) {
-        Span v = attr_at(g, node, key).value;
-        return py::bytes(reinterpret_cast<const char*>(v.data), v.size);
+        return reading(g, [&] {
+          Span v = attr_at(g, node, key).value;
+          return py::bytes(reinterpret_cast<const char*>(v.data), v.size);
+        });
       })
       .def("tensor_info", [](const GraphDef& g, const std::string& node, const std::string& key) {
-        TensorView t = parse_tensor(tensor_of(g, node, key));
-        py::object dims = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));
-        return py::make_tuple(t.dtype, dims, tensor_payload_bytes(t));
+        return reading(g, [&] {
+          TensorView t = parse_tensor(tensor_of(g, node, key));
+          return py::make_tuple(t.dtype, shape_object(t.shape), tensor_payload_bytes(t));
+        });
       }, "(dtype, shape, payload bytes) of a tensor attr, without copying it")
       .def("tensor", [](const GraphDef& g, const std::string& node, const std::string& key) {
-        Span tensor_bytes = tensor_of(g, node, key);
-        TensorView t = parse_tensor(tensor_bytes);
-        py::dict out;
-        out["dtype"] = t.dtype;
-        out["shape"] = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));
-        if (t.has_content) {
-          out["content"] = py::bytes(reinterpret_cast<const char*>(t.content.data), t.content.size);
-        } else {
-          py::dict decoded = tfforge::py::decode_message("tensorflow.TensorProto", tensor_bytes);
-          decoded.attr("pop")("dtype", py::none());
-          decoded.attr("pop")("tensor_shape", py::none());
-          decoded.attr("pop")("version_number", py::none());
-          out["values"] = decoded;
-        }
-        return out;
+        return reading(g, [&] {
+          Span tensor_bytes = tensor_of(g, node, key);
+          TensorView t = parse_tensor(tensor_bytes);
+          py::dict out;
+          out["dtype"] = t.dtype;
+          out["shape"] = shape_object(t.shape);
+          if (t.has_content) {
+            out["content"] = py::bytes(reinterpret_cast<const char*>(t.content.data), t.content.size);
+          } else {
+            py::dict decoded = tfforge::py::decode_message("tensorflow.TensorProto", tensor_bytes);
+            decoded.attr("pop")("dtype", py::none());
+            decoded.attr("pop")("tensor_shape", py::none());
+            decoded.attr("pop")("version_number", py::none());
+            out["values"] = decoded;
+          }
+          return out;
+        });
       }, "A tensor attr: {dtype, shape, content (bytes) | values (dict of *_val lists)}")
       .def("const_stats", [](const GraphDef& g) {
-        py::list out;
-        for (auto& n : g.nodes) {
-          if (n.op != "Const") continue;
-          const Attr* a = n.attr("value");
-          if (!a) continue;
-          wire::Reader r(a->value);
-          uint32_t f;
-          wire::WireType w;
-          while (r.next(&f, &w)) {
-            if (f != kAttrTensor || w != wire::kLengthDelimited) { r.skip(w); continue; }
-            TensorView t = parse_tensor(r.bytes());
-            py::object dims = t.shape.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(t.shape.dims)));
-            out.append(py::make_tuple(n.name, t.dtype, dims, t.shape.num_elements(), tensor_payload_bytes(t)));
+        return reading(g, [&] {
+          py::list out;
+          for (auto& n : g.nodes) {
+            if (n.op != "Const") continue;
+            const Attr* a = n.attr("value");
+            if (!a) continue;
+            wire::Reader r(a->value);
+            uint32_t f;
+            wire::WireType w;
+            while (r.next(&f, &w)) {
+              if (f != kAttrTensor || w != wire::kLengthDelimited) { r.skip(w); continue; }
+              TensorView t = parse_tensor(r.bytes());
+              out.append(py::make_tuple(n.name, t.dtype, shape_object(t.shape), t.shape.num_elements(), tensor_payload_bytes(t)));
+            }
           }
-        }
-        return out;
+          return out;
+        });
       }, "[(name, dtype, shape, num_elements, payload bytes)] of Const nodes, without copying tensors")
       .def("library_functions", [](const GraphDef& g) {
-        std::vector<std::string> out;
-        for (auto& f : g.library.functions) out.push_back(f.name);
-        return out;
+        return reading(g, [&] {
+          std::vector<std::string> out;
+          for (auto& f : g.library.functions) out.push_back(f.name);
+          return out;
+        });
       })
       .def("called_functions", [](const GraphDef& g) {
-        return called_functions(g, std::vector<bool>(g.nodes.size(), true));
+        return reading(g, [&] { return called_functions(g, std::vector<bool>(g.nodes.size(), true)); });
       }, "Library functions the nodes call, transitively")
       .def("function_bytes", [](const GraphDef& g, const std::string& name) {
-        for (auto& f : g.library.functions)
-          if (f.name == name) return py::bytes(reinterpret_cast<const char*>(f.raw.data), f.raw.size);
-        throw Error("GraphError", "no library function named '" + name + "'");
+        return reading(g, [&] {
+          for (auto& f : g.library.functions)
+            if (f.name == name) return py::bytes(reinterpret_cast<const char*>(f.raw.data), f.raw.size);
+          throw Error("GraphError", "no library function named '" + name + "'");
+        });
       })
-      .def("encoded_size", &GraphDef::encoded_size)
+      .def("encoded_size", [](const GraphDef& g) { return reading(g, [&] { return g.encoded_size(); }); })
       .def("to_bytes", [](const GraphDef& g) {
-        uint64_t n = g.encoded_size();
-        PyObject* b = PyBytes_FromStringAndSize(nullptr, Py_ssize_t(n));
-        if (!b) throw py::error_already_set();
-        {
-          py::gil_scoped_release release;
-          g.encode_to(reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(b)));
-        }
-        return py::reinterpret_steal<py::bytes>(b);
+        return reading(g, [&] {
+          uint64_t n = g.encoded_size();
+          PyObject* b = PyBytes_FromStringAndSize(nullptr, Py_ssize_t(n));
+          if (!b) throw py::error_already_set();
+          auto out = py::reinterpret_steal<py::bytes>(b);
+          {
+            py::gil_scoped_release release;
+            g.encode_to(reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(b)));
+          }
+          return out;
+        });
       })
       .def("save", [](const GraphDef& g, const std::string& path) {
-        py::gil_scoped_release release;
-        g.write_file(path);
+        reading(g, [&] {
+          py::gil_scoped_release release;
+          g.write_file(path);
+        });
       }, py::arg("path"), "Writes the GraphDef to path atomically")
       .def("apply", [](const GraphDef& g, const std::string& transforms, std::vector<std::string> inputs,
                        std::vector<std::string> outputs) {
         auto specs = parse_transforms(transforms);
-        auto out = std::make_shared<GraphDef>(g);
-        py::gil_scoped_release release;
-        apply_passes(*out, specs, PassContext{std::move(inputs), std::move(outputs)});
-        return out;
+        return reading(g, [&] {
+          auto out = std::make_shared<GraphDef>(g);
+          py::gil_scoped_release release;
+          apply_passes(*out, specs, PassContext{std::move(inputs), std::move(outputs)});
+          return out;
+        });
       }, py::arg("transforms"), py::arg("inputs"), py::arg("outputs"), "Runs native passes on a copy")
-      .def("check", [](const GraphDef& g) { topological_order(g); },
+      .def("check", [](const GraphDef& g) { reading(g, [&] { topological_order(g); }); },
            "Raises GraphError for missing inputs, duplicate names or cycles")
       .def("execution_order", [](const GraphDef& g) {
-        std::vector<std::string> out;
-        for (size_t i : topological_order(g)) out.push_back(g.nodes[i].name);
-        return out;
+        return reading(g, [&] {
+          std::vector<std::string> out;
+          for (size_t i : topological_order(g)) out.push_back(g.nodes[i].name);
+          return out;
+        });
       })
       .def("replace_with_const", [](GraphDef& g, const std::string& name, int dtype, std::vector<int64_t> dims,
                                     const py::object& data) {
-        Node& n = node_at(g, name);
         auto view = tfforge::py::byte_view(data);
-        Span value;
-        {
-          py::gil_scoped_release release;
-          value = g.own(encode_tensor_attr(dtype, dims, view.data(), view.size()));
-        }
-        Node c;
-        c.dirty = true;
-        c.name = n.name;
-        c.op = "Const";
-        c.device = n.device;
-        c.attrs.push_back({"dtype", g.own(encode_type_attr(dtype))});
-        c.attrs.push_back({"value", value});
-        n = std::move(c);
+        editing(g, [&] {
+          Node& n = node_at(g, name);
+          Span value;
+          {
+            py::gil_scoped_release release;
+            value = g.own(encode_tensor_attr(dtype, dims, view.data(), view.size()));
+          }
+          n = const_node(g, n, dtype, value);
+        });
       }, py::arg("name"), py::arg("dtype"), py::arg("dims"), py::arg("data"))
       .def("replace_with_string_const", [](GraphDef& g, const std::string& name, std::vector<int64_t> dims,
                                            std::vector<std::string> values) {
-        Node& n = node_at(g, name);
-        Node c;
-        c.dirty = true;
-        c.name = n.name;
-        c.op = "Const";
-        c.device = n.device;
-        c.attrs.push_back({"dtype", g.own(encode_type_attr(7))});
-        c.attrs.push_back({"value", g.own(encode_string_tensor_attr(dims, values))});
-        n = std::move(c);
+        editing(g, [&] {
+          Node& n = node_at(g, name);
+          n = const_node(g, n, 7, g.own(encode_string_tensor_attr(dims, values)));
+        });
       });
 
   m.def("graph_from_file", [](const std::string& path) {
     auto f = MappedFile::open(path);
-    return parse_graph(f->span(), f, Source{path, 0});
+    return parse_mapped(f, f->span(), Source{path, 0});
   }, py::arg("path"), "Memory-maps a GraphDef .pb and indexes it");
   m.def("graph_from_buffer", [](const py::object& data, const std::string& path) {
     Span s;
@@ -230,8 +305,8 @@ TFFORGE_BINDINGS(graph) {
   }, py::arg("data"), py::arg("path") = "", "Indexes GraphDef wire bytes without copying them");
   m.def("meta_graph_from_file", [](const std::string& path) {
     auto f = MappedFile::open(path);
-    MetaGraphView v = view_meta_graph(f->span(), Source{path, 0});
-    auto g = parse_graph(v.graph_def, f, Source{path, uint64_t(v.graph_def.data - f->span().data)});
+    MetaGraphView v = guarded_read(*f, [&] { return view_meta_graph(f->span(), Source{path, 0}); });
+    auto g = parse_mapped(f, v.graph_def, Source{path, uint64_t(v.graph_def.data - f->span().data)});
     return meta_result(g, v);
   }, py::arg("path"), "A TF1 .meta file: (GraphDef, MetaGraphDef without graph_def, tags)");
   m.def("meta_graph_from_buffer", [](const py::object& data, const std::string& path) {
@@ -242,24 +317,24 @@ TFFORGE_BINDINGS(graph) {
     return meta_result(g, v);
   }, py::arg("data"), py::arg("path") = "");
   m.def("saved_model_graphs", [](const py::object& source, const std::string& path) {
-    std::shared_ptr<const void> keep;
-    Span s;
+    py::list out;
     if (py::isinstance<py::str>(source)) {
       auto f = MappedFile::open(source.cast<std::string>());
-      s = f->span();
-      keep = f;
-    } else {
-      keep = hold_buffer(source, &s);
+      Span s = f->span();
+      auto views = guarded_read(*f, [&] { return view_saved_model(s, Source{path, 0}); });
+      for (auto& v : views)
+        out.append(meta_result(parse_mapped(f, v.graph_def, Source{path, uint64_t(v.graph_def.data - s.data)}), v));
+      return out;
     }
-    py::list out;
+    Span s;
+    auto keep = hold_buffer(source, &s);
     for (auto& v : view_saved_model(s, Source{path, 0}))
       out.append(meta_result(parse_graph(v.graph_def, keep, Source{path, uint64_t(v.graph_def.data - s.data)}), v));
     return out;
   }, py::arg("source"), py::arg("path"), "Every meta graph of a SavedModel file: [(GraphDef, header, tags)]");
   m.def("meta_graph_with_graph", [](const py::object& header, const GraphDef& g) {
     auto view = tfforge::py::byte_view(header);
-    std::string out = replace_graph_def(Span{view.data(), view.size()}, g);
-    return py::bytes(out);
+    return reading(g, [&] { return py::bytes(replace_graph_def(Span{view.data(), view.size()}, g)); });
   }, "MetaGraphDef bytes: `header` with graph_def set to the graph");
   m.def("parse_transforms", [](const std::string& text) {
     py::list out;
@@ -268,7 +343,9 @@ TFFORGE_BINDINGS(graph) {
   }, "transform_graph --transforms syntax -> [(name, [(key, value)])]");
   m.def("native_passes", &pass_names);
   m.def("write_graph_events", [](const GraphDef& g, const std::string& path, double wall_time) {
-    py::gil_scoped_release release;
-    write_graph_events(g, path, wall_time);
+    reading(g, [&] {
+      py::gil_scoped_release release;
+      write_graph_events(g, path, wall_time);
+    });
   }, py::arg("graph"), py::arg("path"), py::arg("wall_time"), "A TensorBoard events file holding the graph");
 }

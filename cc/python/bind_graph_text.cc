@@ -27,7 +27,7 @@ TFFORGE_BINDINGS(graph_text) {
     const auto& m = message_named(message);
     py::gil_scoped_release release;
     auto f = MappedFile::open(src);
-    std::string bytes = parse_text(m, f->span(), src);
+    std::string bytes = guarded_read(*f, [&] { return parse_text(m, f->span(), src); });
     AtomicFileSink sink(dst);
     sink.reserve(bytes.size());
     sink.put(bytes.data(), bytes.size());
@@ -37,9 +37,12 @@ TFFORGE_BINDINGS(graph_text) {
     const auto& m = message_named(message);
     py::gil_scoped_release release;
     auto f = MappedFile::open(src);
-    AtomicFileSink sink(dst);
-    print_text(m, f->span(), sink, src);
-    sink.commit();
+    guarded_read(*f, [&] {
+      AtomicFileSink sink(dst);
+      print_text(m, f->span(), sink, src);
+      f->check();  // never commit text printed from a file that changed meanwhile
+      sink.commit();
+    });
   }, py::arg("message_type"), py::arg("src"), py::arg("dst"));
   m.def("parse_text", [](const std::string& message, const py::object& text, const std::string& path) {
     const auto& m = message_named(message);
@@ -57,7 +60,7 @@ TFFORGE_BINDINGS(graph_text) {
     {
       py::gil_scoped_release release;
       auto f = MappedFile::open(path);
-      out = parse_text(m, f->span(), path);
+      out = guarded_read(*f, [&] { return parse_text(m, f->span(), path); });
     }
     return py::bytes(out);
   }, py::arg("message_type"), py::arg("path"));

@@ -27,6 +27,28 @@ struct Span {
   std::string str() const { return std::string(reinterpret_cast<const char*>(data), size); }
 };
 
+// protobuf refuses string fields that are not UTF-8 (overlong forms and surrogates included).
+inline bool is_utf8(Span s) {
+  const uint8_t* p = s.data;
+  const uint8_t* e = s.data + s.size;
+  while (p < e) {
+    uint8_t c = *p;
+    if (c < 0x80) { ++p; continue; }
+    int n = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    if (n < 0 || e - p <= n) return false;
+    uint32_t cp = c & (0x3f >> n);
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return false;
+    p += n + 1;
+  }
+  return true;
+}
+
 inline size_t varint_size(uint64_t v) {
   size_t n = 1;
   while (v >= 0x80) { v >>= 7; ++n; }

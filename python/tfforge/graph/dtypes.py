@@ -38,6 +38,10 @@ def short_name(dtype: int) -> str:
 
 
 def number(dtype_name: str) -> int:
+    """1 for 'DT_FLOAT'; GraphError for unknown names and for values that are not a type name (an
+    attribute that should hold a type but holds an int, a list, ...)."""
+    if not isinstance(dtype_name, str):
+        raise GraphError(f"expected a DataType, found {type(dtype_name).__name__} {dtype_name!r}")
     v = _native.dtype_number(dtype_name)
     if v is None:
         raise GraphError(f"unknown DataType name {dtype_name!r}")

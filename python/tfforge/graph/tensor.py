@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tfforge.errors import GraphError
@@ -9,19 +11,27 @@ from tfforge.graph import dtypes
 
 
 # A tensor stored as a few typed values but a huge shape (TensorFlow repeats the last value) is not
-# expanded past this many elements: bad input must not allocate without bound.
-MAX_EXPANDED_ELEMENTS = 1 << 28
+# expanded past this many bytes of array: a tiny graph must not make numpy() allocate gigabytes.
+MAX_EXPANDED_BYTES = 1 << 30
+# What one element of a string tensor costs at least: the array's pointer and an empty bytes object.
+_OBJECT_ELEMENT_BYTES = 8 + 33
 
 
-def to_numpy(decoded: dict) -> np.ndarray:
+def to_numpy(decoded: dict, max_bytes: int = MAX_EXPANDED_BYTES) -> np.ndarray:
     """A numpy array from the dict GraphDef.tensor() returns (tensor_content or typed *_val fields,
-    the latter repeating the last value to fill the shape, as TensorFlow does)."""
+    the latter repeating the last value to fill the shape, as TensorFlow does). Raises GraphError
+    when the shape is invalid or expanding the values would take more than `max_bytes`."""
     dtype = decoded["dtype"]
-    shape = decoded["shape"] or ()
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    shape = tuple(decoded["shape"] or ())
+    count = math.prod(shape)  # Python ints: no overflow on absurd shapes
     np_type = dtypes.to_numpy(dtype)
-    if count < 0 or (count > MAX_EXPANDED_ELEMENTS and "content" not in decoded):
-        raise GraphError(f"tensor of shape {shape} cannot be expanded from {len(decoded.get('values', {}))} values")
+    if any(d < 0 for d in shape):
+        raise GraphError(f"tensor has an unknown or negative dimension in its shape {shape}")
+    itemsize = _OBJECT_ELEMENT_BYTES if np_type is np.object_ else np.dtype(np_type).itemsize
+    if "content" not in decoded and count * itemsize > max_bytes:
+        raise GraphError(f"tensor of shape {shape} ({dtypes.name(dtype)}) would expand to {count * itemsize} bytes "
+                         f"from {sum(len(v) for v in decoded.get('values', {}).values())} stored values, more than "
+                         f"the {max_bytes}-byte limit (pass max_bytes= to numpy() to raise it)")
     if "content" in decoded:
         return np.frombuffer(decoded["content"], dtype=np_type).reshape(shape).copy()
     field = dtypes.VALUE_FIELD.get(dtype % 100)
@@ -73,10 +83,14 @@ class Tensor:
         """Bytes of payload the tensor holds in the graph (tensor_content or typed values)."""
         return self._g.tensor_info(self._node, self._key)[2]
 
-    def numpy(self) -> np.ndarray:
+    def numpy(self, max_bytes: int = MAX_EXPANDED_BYTES) -> np.ndarray:
+        """The tensor as a numpy array. A tensor stored as a few values repeated over a large shape is
+        expanded only up to `max_bytes` of array (GraphError beyond)."""
         decoded = self._load()
         try:
-            return to_numpy(decoded)
+            return to_numpy(decoded, max_bytes)
+        except GraphError as exc:
+            raise GraphError(f"tensor attribute '{self._key}': {exc.message}", node=self._node) from None
         except ValueError as exc:  # content size does not match dtype x shape
             raise GraphError(f"tensor attribute '{self._key}' does not hold its shape's worth of data: {exc}",
                              node=self._node) from None
