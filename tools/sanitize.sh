@@ -8,7 +8,7 @@
 #   FUZZ_SECONDS=3600 FUZZ_JOBS=2 tools/sanitize.sh   # an hour per target, two targets at a time
 #
 # Environment: PYTHON (default .venv/bin/python, else python3; needs numpy, pytest, atheris, pybind11,
-# cmake), FUZZ_SECONDS (per target, default 60), FUZZ_JOBS (targets fuzzed at once, default 2),
+# cmake), FUZZ_SECONDS (per target, default 60), FUZZ_SEED (libFuzzer's -seed; unset: a new one each run), FUZZ_JOBS (targets fuzzed at once, default 2),
 # SANITIZE_BUILD (build directory, default build/sanitize), SANITIZE_OUT (logs and crash inputs,
 # default $SANITIZE_BUILD/out).
 set -euo pipefail
@@ -109,7 +109,7 @@ fi
 fuzz() {
   local area=$1 work=$out/fuzz-$1
   rm -rf "$work" && mkdir -p "$work/corpus"
-  "${launch[@]}" "tests/fuzz/$area.py" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -timeout=60 \
+  "${launch[@]}" "tests/fuzz/$area.py" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -timeout=60 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
     -artifact_prefix="$work/" "$work/corpus" "tests/fuzz/corpus/$area" >"$out/fuzz-$area.log" 2>&1
 }
 echo "sanitize: fuzzing ${targets[*]} for ${FUZZ_SECONDS}s each, $FUZZ_JOBS at a time"
