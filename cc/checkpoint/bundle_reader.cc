@@ -302,7 +302,7 @@ void BundleReader::read_into(const std::string& name, uint8_t* out, size_t n) {
       std::vector<uint8_t> part(size_t(se.size));
       copy_checked(name + " (slice)", se, part.data(), true);
       for_each_run(e.shape, s, [&](int64_t dst, int64_t src, int64_t run) {
-        std::memcpy(out + dst * es, part.data() + src * es, size_t(run * es));
+        if (run) std::memcpy(out + dst * es, part.data() + src * es, size_t(run * es));
       });
     }
   }

@@ -61,7 +61,7 @@ void for_each_entry(wire::Span block, uint64_t base, const std::string& path, Fn
   if (restarts == 0 || restarts > (block.size - 4) / 4) corrupt(path, base, "bad restart count " + std::to_string(restarts));
   size_t limit = block.size - 4 - 4 * size_t(restarts);
   std::vector<uint32_t> restart_at(restarts);
-  std::memcpy(restart_at.data(), block.data + limit, 4 * size_t(restarts));
+  if (restarts) std::memcpy(restart_at.data(), block.data + limit, 4 * size_t(restarts));
   size_t next_restart = 0;
   std::string key;
   wire::Reader r(block.data, limit, base);

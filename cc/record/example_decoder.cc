@@ -389,7 +389,7 @@ Kind ExampleDecoder::append(size_t k, Span feature, uint64_t base, const RecordC
         [&](const float* v, size_t n) {
           size_t old = c.f32.size();
           c.f32.resize(old + n);
-          std::memcpy(c.f32.data() + old, v, n * 4);
+          if (n) std::memcpy(c.f32.data() + old, v, n * 4);  // data() may be null while empty
         },
         [&](Span b) {
           c.bytes.insert(c.bytes.end(), b.data, b.data + b.size);
@@ -461,7 +461,7 @@ std::vector<FeatureValues> parse_example(Span example, const RecordContext& ctx)
           [&](const float* v, size_t n) {
             size_t old = f.f32.size();
             f.f32.resize(old + n);
-            std::memcpy(f.f32.data() + old, v, n * 4);
+            if (n) std::memcpy(f.f32.data() + old, v, n * 4);
           },
           [&](Span b) { f.bytes.push_back(b.str()); },
           [&](Kind k) {

@@ -148,7 +148,7 @@ uint8_t* ExampleEncoder::put_feature(const Column& c, int64_t b, int64_t e, uint
       size_t payload = size_t(e - b) * 4;
       *out++ = kTagField1Bytes;
       out = put_varint(out, payload);
-      std::memcpy(out, c.f32 + b, payload);
+      if (payload) std::memcpy(out, c.f32 + b, payload);  // an empty column may have no buffer
       out += payload;
       break;
     }
@@ -162,7 +162,7 @@ uint8_t* ExampleEncoder::put_feature(const Column& c, int64_t b, int64_t e, uint
       for (int64_t i = b; i < e; ++i) {
         *out++ = kTagField1Bytes;
         out = put_varint(out, c.items[i].size);
-        std::memcpy(out, c.items[i].data, c.items[i].size);
+        if (c.items[i].size) std::memcpy(out, c.items[i].data, c.items[i].size);
         out += c.items[i].size;
       }
       break;
