@@ -25,11 +25,18 @@ def seeds(corpus: str) -> list[bytes]:
 
 
 def mutate(fdp, seed_list: list[bytes]) -> bytes:
-    """A seed picked and mutated as the fuzz input directs: bit flips, byte overwrites, truncation,
-    spliced-in long varints and inserted bytes. The native code is not coverage-instrumented (gcc),
-    so this reaches deeper than libFuzzer's blind mutations of the raw input would."""
+    """A seed picked and mutated as the fuzz input directs (see edit). The native code is not
+    coverage-instrumented (gcc), so this reaches deeper than libFuzzer's blind mutations of the raw
+    input would."""
     buf = bytearray(seed_list[fdp.ConsumeIntInRange(0, len(seed_list) - 1)])
-    for _ in range(fdp.ConsumeIntInRange(1, 8)):
+    edit(fdp, buf, 8)
+    return bytes(buf)
+
+
+def edit(fdp, buf: bytearray, max_edits: int) -> None:
+    """1..max_edits edits of buf in place, as the fuzz input directs: bit flips, byte overwrites,
+    truncation, spliced-in long varints and inserted bytes."""
+    for _ in range(fdp.ConsumeIntInRange(1, max_edits)):
         if not buf:
             break
         pos = fdp.ConsumeIntInRange(0, len(buf) - 1)
@@ -44,7 +51,6 @@ def mutate(fdp, seed_list: list[bytes]) -> bytes:
             buf[pos:pos] = bytes([0xff] * fdp.ConsumeIntInRange(1, 10)) + b"\x01"
         else:
             buf[pos:pos + 1] = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 6))
-    return bytes(buf)
 
 
 def scratch_file(name: str) -> str:

@@ -25,8 +25,11 @@ with atheris.instrument_imports():
     from tfforge.errors import TfforgeError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import edit, seeds  # noqa: E402
+
 CORPUS_DIR = os.path.join(HERE, "corpus", "checkpoint")
-SEEDS = [open(os.path.join(CORPUS_DIR, f), "rb").read() for f in sorted(os.listdir(CORPUS_DIR))]
+SEEDS = seeds(CORPUS_DIR)
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
@@ -96,22 +99,7 @@ def mutate(data: bytes) -> bytes:
     fdp = atheris.FuzzedDataProvider(data)
     index, payload = (bytearray(x) for x in split(SEEDS[fdp.ConsumeIntInRange(0, len(SEEDS) - 1)]))
     target_index = fdp.ConsumeBool()
-    buf = index if target_index else payload
-    for _ in range(fdp.ConsumeIntInRange(1, 6)):
-        if not buf:
-            break
-        pos = fdp.ConsumeIntInRange(0, len(buf) - 1)
-        op = fdp.ConsumeIntInRange(0, 4)
-        if op == 0:
-            buf[pos] ^= 1 << fdp.ConsumeIntInRange(0, 7)
-        elif op == 1:
-            buf[pos] = fdp.ConsumeIntInRange(0, 255)
-        elif op == 2:
-            del buf[pos:]
-        elif op == 3:
-            buf[pos:pos] = bytes([0xFF] * fdp.ConsumeIntInRange(1, 10)) + b"\x01"
-        else:
-            buf[pos:pos + 1] = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 6))
+    edit(fdp, index if target_index else payload, 6)
     if target_index and fdp.ConsumeBool():
         fix_block_crcs(index)
     return struct.pack("<I", len(index)) + bytes(index) + bytes(payload)
