@@ -1,28 +1,31 @@
 """Keras 3 .keras and Keras .h5 files -> FrozenGraph.
 
 The .keras fast path never creates a TensorFlow variable: the model is rebuilt from config.json inside
-a StatelessScope that defers variable initialisation, Keras's own weight-loading walk is run against
-the weights file with reads intercepted (so each variable is matched to its HDF5 dataset without
-reading it), and the model is traced with `stateless_call`, its weights arriving as placeholders that
-become Consts. The weights are numpy views of the memory-mapped .keras file (HDF5 datasets are stored
-contiguously and the zip member uncompressed), so the bytes are read once, by the native splicer."""
+a StatelessScope that defers variable initialisation, each variable is paired with its dataset in
+model.weights.h5 through the file's public layout (keras_weights.py, h5py, nothing read), and the model
+is traced with `stateless_call`, its weights arriving as placeholders that become Consts. The weights
+are numpy views of the memory-mapped .keras file (HDF5 datasets are stored contiguously and the zip
+member uncompressed), so the bytes are read once, by the native splicer.
+
+Slower paths, each announced by one log line (tfforge._compat.fallback): a model the layout walk
+cannot follow has its weights read through Keras's public load_weights; a Keras without the deferred
+build (tfforge._compat.keras) is loaded with keras.models.load_model."""
 
 from __future__ import annotations
 
-import io
 import json
-import struct
+import logging
 import zipfile
 
-import numpy as np
-
-from tfforge.convert import graph_edit
+from tfforge.convert import graph_edit, keras_weights
 from tfforge.convert.frozen import FrozenGraph
-from tfforge.convert.frozen import contiguous as _contiguous
 from tfforge.errors import ConversionError
 
+log = logging.getLogger("tfforge.convert")
+
 _CONFIG = "config.json"
-_WEIGHTS = "model.weights.h5"
+_LOAD_MODEL = "freezing through keras.models.load_model (every variable created and filled)"
+_LOAD_WEIGHTS = "reading the weights through Keras's load_weights (into memory, not memory-mapped)"
 
 
 def load_model(path: str, safe_mode: bool = True):
@@ -35,11 +38,8 @@ def load_model(path: str, safe_mode: bool = True):
         raise _load_error(exc, path) from None
 
 
-def build_deferred(path: str, safe_mode: bool = True):
-    """The model of a .keras file, built from its config with every variable left uninitialised."""
-    from tfforge._tf import keras, load_tfforge_ops
-    load_tfforge_ops()
-    k = keras()
+def read_config(path: str) -> dict:
+    """config.json of a .keras file, without its compile config."""
     with zipfile.ZipFile(path) as zf:
         try:
             config = json.loads(zf.read(_CONFIG))
@@ -50,12 +50,38 @@ def build_deferred(path: str, safe_mode: bool = True):
     if not isinstance(config, dict):
         raise ConversionError(f"{_CONFIG} is not a JSON object", path=path)
     config["compile_config"] = None
-    from keras.src.saving.serialization_lib import ObjectSharingScope
+    return config
+
+
+def build_deferred(config: dict, sharing_scope, path: str, safe_mode: bool = True):
+    """The model of a .keras file, built from its config with every variable left uninitialised;
+    `sharing_scope` from tfforge._compat.keras.sharing_scope(config)."""
+    from tfforge._tf import keras, load_tfforge_ops
+    load_tfforge_ops()
+    k = keras()
     try:
-        with k.StatelessScope(initialize_variables=False), ObjectSharingScope():
+        with k.StatelessScope(initialize_variables=False), sharing_scope:
             return k.saving.deserialize_keras_object(config, safe_mode=safe_mode)
-    except Exception as exc:
+    except Exception as exc:  # Keras raises ValueError, TypeError, ImportError ... for configs it cannot build
         raise _load_error(exc, path) from None
+
+
+def weight_arrays(model, path: str) -> dict:
+    """id(variable) -> array (None for state the file does not hold) for every variable of `model`:
+    through the file layout when the model fits it, else through Keras's load_weights."""
+    from tfforge._compat import fallback
+    from tfforge._compat import keras as compat
+    own = compat.own_variables()
+    if not own:
+        fallback(own, _LOAD_WEIGHTS)
+        return keras_weights.weight_arrays_via_keras(model, path)
+    try:
+        arrays = keras_weights.weight_arrays(model, path)
+    except keras_weights.Unmappable as exc:
+        fallback(f"{path}: the weights layout cannot be followed ({exc})", _LOAD_WEIGHTS)
+        return keras_weights.weight_arrays_via_keras(model, path)
+    log.debug("%s: %d variables paired with model.weights.h5 through its layout (fast path)", path, len(arrays))
+    return arrays
 
 
 def _load_error(exc, path) -> ConversionError:
@@ -72,125 +98,6 @@ def _load_error(exc, path) -> ConversionError:
     if "safe_mode" in text or "Lambda" in text:
         return ConversionError(f"{text} (pass --unsafe / safe_mode=False only for files you trust)", path=path)
     return ConversionError(f"Keras cannot load this model: {text}", path=path)
-
-
-def weight_arrays(model, path: str) -> dict:
-    """id(variable) -> numpy array for every variable of the model (trainable, non-trainable and
-    seed-generator state): views of the mapped file where the bytes lie there
-    contiguously, else read."""
-    from keras.src.saving import saving_lib
-
-    class _LazyStore(saving_lib.H5IOStore):
-        # Hands out the h5py dataset instead of reading it into memory, and reads a stored (uncompressed)
-        # member straight from the .keras file: h5py seeks a lot, and seeking backwards in a zip member
-        # stream re-reads (and re-checksums) it from the start.
-        def __init__(self, raw):
-            self._raw = raw
-            super().__init__(_WEIGHTS, archive=None if raw is not None else zf, mode="r")
-
-        def _get_h5_file(self, path_or_io, mode=None):
-            import h5py
-            if self._raw is not None:
-                return h5py.File(self._raw, mode="r")
-            return super()._get_h5_file(path_or_io, mode)
-
-        def __getitem__(self, key):
-            return saving_lib.safe_get_h5_dataset(self._h5_entry_group, key)
-
-    with zipfile.ZipFile(path) as zf:
-        if _WEIGHTS not in zf.namelist():
-            raise ConversionError(f"no {_WEIGHTS} in the archive (sharded or .npz weights are not supported "
-                                  "by the fast path)", path=path)
-        info = zf.getinfo(_WEIGHTS)
-        stored = info.compress_type == zipfile.ZIP_STORED
-        base = _member_offset(path, info) if stored else None
-        raw = _FileSlice(path, base, info.file_size) if stored else None
-        store = _LazyStore(raw)
-        found = {}
-        variables = list(model.trainable_variables) + list(model.non_trainable_variables)
-        try:
-            for v in variables:
-                object.__setattr__(v, "assign", lambda value, v=v: found.__setitem__(id(v), value))
-            saving_lib._load_state(model, weights_store=store, assets_store=None, inner_path="",  # noqa: SLF001
-                                   visited_saveables=set())
-        finally:
-            for v in variables:
-                v.__dict__.pop("assign", None)
-        mapped = np.memmap(path, mode="r") if base is not None else None
-        arrays = {id(v): _array(found.get(id(v)), v, mapped, base, path) for v in variables}
-        store.close()
-        if raw is not None:
-            raw.close()
-    return arrays
-
-
-class _FileSlice(io.RawIOBase):
-    """A read-only, seekable window [base, base + size) of a file, for h5py's file-object driver."""
-
-    def __init__(self, path, base, size):
-        super().__init__()
-        self._f = open(path, "rb")
-        self._base, self._size, self._pos = base, size, 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self._pos
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        self._pos = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR \
-            else self._size + offset
-        return self._pos
-
-    def readinto(self, buffer):
-        n = max(0, min(len(buffer), self._size - self._pos))
-        self._f.seek(self._base + self._pos)
-        got = self._f.readinto(memoryview(buffer)[:n])
-        self._pos += got
-        return got
-
-    def close(self):
-        self._f.close()
-        super().close()
-
-
-def _member_offset(path: str, info) -> int:
-    """Byte offset of a stored zip member's data: after its local header and that header's own
-    (possibly different) name and extra fields."""
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        header = f.read(30)
-    if header[:4] != b"PK\x03\x04":
-        raise ConversionError("bad zip local header", path=path, offset=info.header_offset)
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    return info.header_offset + 30 + name_len + extra_len
-
-
-def _array(dataset, variable, mapped, base, path):
-    import ml_dtypes
-    shape = tuple(int(d) for d in variable.shape)
-    dtype = np.dtype(ml_dtypes.bfloat16) if variable.dtype == "bfloat16" else np.dtype(variable.dtype)
-    if dataset is None:  # state Keras does not save (a seed generator's): its initial value
-        return _contiguous(np.asarray(variable._initializer(variable.shape, dtype=variable.dtype)))  # noqa: SLF001
-    if isinstance(dataset, np.ndarray):
-        value = dataset
-    else:
-        stored = np.dtype(ml_dtypes.bfloat16) if dataset.attrs.get("dtype") == "bfloat16" else dataset.dtype
-        offset = dataset.id.get_offset() if mapped is not None and dataset.chunks is None else None
-        if offset is not None and dataset.size:
-            value = np.ndarray(dataset.shape, stored, buffer=mapped, offset=base + offset)
-        else:
-            value = np.asarray(dataset[()]).view(stored) if stored != dataset.dtype else np.asarray(dataset[()])
-    if tuple(value.shape) != shape:
-        raise ConversionError(f"weights file holds shape {tuple(value.shape)} for variable {variable.path} of "
-                              f"shape {shape}", path=path)
-    if value.dtype != dtype:
-        value = value.astype(dtype)
-    return value
 
 
 def trace(model, input_names=None):
@@ -232,7 +139,18 @@ def output_names(model, count):
 
 def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
     from tfforge.convert.function_source import _rename, _rename_outputs
-    model = build_deferred(path, safe_mode)
+    from tfforge._compat import fallback
+    from tfforge._compat import keras as compat
+    deferred = compat.deferred_build()
+    if not deferred:
+        fallback(deferred, _LOAD_MODEL)
+        return freeze_keras_h5(path, safe_mode)
+    config = read_config(path)
+    sharing = compat.sharing_scope(config)
+    if sharing is None:
+        fallback(compat.object_sharing(), f"{path} shares objects between layers; {_LOAD_MODEL}")
+        return freeze_keras_h5(path, safe_mode)
+    model = build_deferred(config, sharing, path, safe_mode)
     by_id = weight_arrays(model, path)
     concrete, in_names = trace(model)
     graph_def = concrete.graph.as_graph_def()
@@ -244,6 +162,8 @@ def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
     from tfforge._tf import tf
     for name, variable in zip(placeholders[n_inputs:], ordered):
         array = by_id[id(variable)]
+        if array is None:
+            array = keras_weights.initial_value(variable)
         weights[name] = array
         graph_edit.constify(nodes[name], tf().as_dtype(array.dtype).as_datatype_enum)
     inputs = _rename(graph_def, placeholders[:n_inputs], in_names)
@@ -256,7 +176,8 @@ def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
 
 
 def freeze_keras_h5(path: str, safe_mode: bool = True) -> FrozenGraph:
-    """Legacy HDF5 models load through Keras (their layout predates the per-object weights store)."""
+    """Legacy HDF5 models load through Keras (their layout predates the per-object weights store); so
+    does a .keras file when the deferred build is unavailable."""
     model = load_model(path, safe_mode)
     return freeze_loaded_model(model)
 
