@@ -16,10 +16,9 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
     order of func.inputs (user inputs only) and func.outputs; None keeps TensorFlow's. `values`:
     optional callable(captured tensor) -> array or None, giving a variable's value without reading the
     variable (e.g. a view of its checkpoint)."""
-    from tensorflow.python.framework import convert_to_constants
+    from tfforge._compat.tf import inline_function
     from tfforge._tf import tf
-    graph_def = convert_to_constants._run_inline_graph_optimization(  # noqa: SLF001 (TF's own first step)
-        func, lower_control_flow, aggressive_inlining=True)
+    graph_def = inline_function(func, lower_control_flow)
 
     captured = {}
     for external, internal in func.graph.captures:
@@ -31,7 +30,7 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
         if node is None:  # pruned away by Grappler: unused capture
             continue
         value = values(external) if values is not None else None
-        value = _contiguous(value if value is not None else _read_capture(external, name))
+        value = _contiguous(value if value is not None else _read_capture(func, external, name))
         dtype_enum = tf().as_dtype(value.dtype).as_datatype_enum
         graph_edit.constify(node, dtype_enum)
         weights[name] = value
@@ -53,20 +52,17 @@ def freeze_concrete_function(func, input_names=None, output_names=None, lower_co
     return FrozenGraph(graph_def, weights, inputs=inputs, outputs=outputs)
 
 
-def _read_capture(external, node_name):
-    """The value behind a captured tensor: a variable handle is read (its dtype comes from the
-    handle's metadata), any other capture is a constant already."""
-    from tensorflow.python.ops import resource_variable_ops
+def _read_capture(func, external, node_name):
+    """The value behind a captured tensor: a variable handle is read through the function's variable that
+    owns it, any other capture is a constant already."""
     from tfforge._tf import tf
     if external.dtype != tf().resource:
         return external.numpy()
-    data = resource_variable_ops.get_eager_safe_handle_data(external)
-    try:
-        dtype = tf().as_dtype(data.shape_and_type[0].dtype)
-        return tf().raw_ops.ReadVariableOp(resource=external, dtype=dtype).numpy()
-    except Exception:
-        raise ConversionError("captured resource is not a variable (a lookup table or dataset?); it cannot "
-                              "be frozen into a constant", node=node_name) from None
+    for variable in func.variables:
+        if variable.handle is external:
+            return variable.numpy()
+    raise ConversionError("captured resource is not a variable (a lookup table or dataset?); it cannot "
+                          "be frozen into a constant", node=node_name)
 
 
 def _rename(graph_def, old: list[str], new: list[str]) -> list[str]:

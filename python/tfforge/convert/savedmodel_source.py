@@ -96,56 +96,74 @@ def freeze_savedmodel(path: str, signature_name: str = "serving_default", tags=N
     return freeze_concrete_function(func, input_names=in_names, output_names=out_names, values=values)
 
 
+_ORDINARY_LOAD = "loading it with tf.saved_model.load (variables restored, then frozen)"
+
+
 def _load_without_restoring(path: str, tags):
     """Loads the SavedModel's objects and functions but not its variables' values, and pairs every
     variable with its tensor in variables/ (memory-mapped): the SavedObjectGraph and the checkpoint's
     object graph share node ids, and the checkpoint's node names the key. Returns (root object,
-    values callable), or None when the SavedModel does not fit this (then it is loaded normally)."""
+    values callable), or None when the SavedModel does not fit this (then it is loaded normally, and
+    one line logged says why)."""
     import os
 
+    from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
-    from tensorflow.python.saved_model import load as tf_load
+    from tfforge._compat import fallback
+    from tfforge._compat.tf import load_partial
     from tfforge._tf import load_tfforge_ops, tf
     from tfforge.checkpoint import Checkpoint
     prefix = os.path.join(path, "variables", "variables")
     pb = os.path.join(path, "saved_model.pb")
     if not (os.path.exists(pb) and os.path.exists(prefix + ".index")):
+        return None  # a text SavedModel, or one without variables: nothing to gain
+    partial = load_partial()
+    if not partial:
+        fallback(partial, _ORDINARY_LOAD)
         return None
+    saved = saved_model_pb2.SavedModel()
     try:
-        saved = saved_model_pb2.SavedModel()
         with open(pb, "rb") as f:
             saved.ParseFromString(f.read())
-        wanted = set(tags or ["serve"])
-        metas = [m for m in saved.meta_graphs if set(m.meta_info_def.tags) == wanted] or \
-            (list(saved.meta_graphs) if len(saved.meta_graphs) == 1 and not tags else [])
-        if len(metas) != 1 or not metas[0].object_graph_def.nodes:
-            return None
-        nodes = metas[0].object_graph_def.nodes
-        paths, queue = {0: "root"}, [0]
-        while queue:
-            node = queue.pop(0)
-            for child in nodes[node].children:
-                if child.node_id not in paths:
-                    paths[child.node_id] = f"{paths[node]}.{child.local_name}"
-                    queue.append(child.node_id)
-        variable_ids = [i for i, n in enumerate(nodes) if n.WhichOneof("kind") == "variable" and i in paths]
-        bundle = Checkpoint(prefix)
-        graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    except DecodeError:
+        return None  # the ordinary load reports it
+    wanted = set(tags or ["serve"])
+    metas = [m for m in saved.meta_graphs if set(m.meta_info_def.tags) == wanted] or \
+        (list(saved.meta_graphs) if len(saved.meta_graphs) == 1 and not tags else [])
+    if len(metas) != 1 or not metas[0].object_graph_def.nodes:
+        return None  # no such tags (the ordinary load says so) or a TF1 SavedModel without objects
+    nodes = metas[0].object_graph_def.nodes
+    paths, queue = {0: "root"}, [0]
+    while queue:
+        node = queue.pop(0)
+        for child in nodes[node].children:
+            if child.node_id not in paths:
+                paths[child.node_id] = f"{paths[node]}.{child.local_name}"
+                queue.append(child.node_id)
+    variable_ids = [i for i, n in enumerate(nodes) if n.WhichOneof("kind") == "variable" and i in paths]
+    bundle = Checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    try:
         graph.ParseFromString(bundle.object_graph() or b"")
-        keys = {i: a.checkpoint_key for i, n in enumerate(graph.nodes) for a in n.attributes
-                if a.name == "VARIABLE_VALUE"}
-        load_tfforge_ops()
-        loaded = tf_load.load_partial(path, ["root"] + [paths[i] for i in variable_ids], tags=list(tags) if tags else None,
-                                      options=tf().saved_model.LoadOptions(experimental_skip_checkpoint=True))
-        by_handle = {}
-        for i in variable_ids:
-            variable, key = loaded[paths[i]], keys.get(i)
-            if key is None or key not in bundle or tuple(bundle.shape(key)) != tuple(variable.shape) or \
-                    bundle.dtype_name(key) != variable.dtype.name:
-                return None
-            by_handle[id(variable.handle)] = key
-    except Exception:  # anything unexpected: the ordinary load below is always correct
+    except DecodeError:
+        fallback(f"{path}: the checkpoint's object graph does not parse", _ORDINARY_LOAD)
         return None
+    keys = {i: a.checkpoint_key for i, n in enumerate(graph.nodes) for a in n.attributes
+            if a.name == "VARIABLE_VALUE"}
+    load_tfforge_ops()
+    try:
+        loaded = partial.value(path, ["root"] + [paths[i] for i in variable_ids], tags=list(tags) if tags else None,
+                               options=tf().saved_model.LoadOptions(experimental_skip_checkpoint=True))
+    except (ValueError, TypeError, KeyError, OSError, tf().errors.OpError) as exc:
+        raise ConversionError(f"cannot load SavedModel: {' '.join(str(exc).split())[:300]}", path=path) from None
+    by_handle = {}
+    for i in variable_ids:
+        variable, key = loaded[paths[i]], keys.get(i)
+        if key is None or key not in bundle or tuple(bundle.shape(key)) != tuple(variable.shape) or \
+                bundle.dtype_name(key) != variable.dtype.name:
+            fallback(f"{path}: variable {paths[i]} has no matching tensor in variables/ (key {key!r})", _ORDINARY_LOAD)
+            return None
+        by_handle[id(variable.handle)] = key
     root = loaded["root"]
-    root._tfforge_keep_alive = loaded  # noqa: SLF001  (the signature functions capture these variables)
+    root._tfforge_keep_alive = loaded  # noqa: SLF001  (our attribute: the signature functions capture these variables)
     return root, lambda external: bundle.view(by_handle[id(external)]) if id(external) in by_handle else None

@@ -1,0 +1,114 @@
+"""TensorFlow interfaces outside its public API that tfforge uses, each behind a feature check.
+
+  grappler()        tensorflow.python.grappler.tf_optimizer.OptimizeGraph(config_proto, metagraph, ...):
+                    Grappler's function inlining, which has no public Python entry point. Needed to
+                    freeze TF2 functions (their calls must be inlined before variables become Consts).
+  inline_helper()   tensorflow.python.framework.convert_to_constants._run_inline_graph_optimization(
+                    func, lower_control_flow, aggressive_inlining): TensorFlow's own first freezing
+                    step around Grappler; when gone, inline_function() does the same through grappler().
+  load_partial()    tf.__internal__.saved_model.load_partial(export_dir, filters, tags, options) with
+                    LoadOptions(experimental_skip_checkpoint=True): a SavedModel's objects without their
+                    variables' values. When gone, SavedModels load normally (values read, then frozen).
+
+Tested with TensorFlow 2.21 (pyproject pins tensorflow-cpu==2.21.*).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from tfforge._compat import Feature, fallback, missing
+from tfforge.errors import ConversionError
+
+
+def _tf():
+    from tfforge._tf import tf
+    return tf()
+
+
+def _params(fn) -> list[str] | None:
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+@functools.cache
+def grappler() -> Feature:
+    name = "tensorflow.python.grappler.tf_optimizer.OptimizeGraph"
+    _tf()
+    try:
+        from tensorflow.python.grappler import tf_optimizer
+    except ImportError as exc:
+        return missing(name, str(exc))
+    optimize = getattr(tf_optimizer, "OptimizeGraph", None)
+    params = _params(optimize) if callable(optimize) else None
+    if not params or params[:2] != ["config_proto", "metagraph"]:
+        return missing(name, "not a function of (config_proto, metagraph, ...) any more")
+    return Feature(name, True, value=optimize)
+
+
+@functools.cache
+def inline_helper() -> Feature:
+    name = "tensorflow.python.framework.convert_to_constants._run_inline_graph_optimization"
+    _tf()
+    try:
+        from tensorflow.python.framework import convert_to_constants
+    except ImportError as exc:
+        return missing(name, str(exc))
+    helper = getattr(convert_to_constants, "_run_inline_graph_optimization", None)
+    if not callable(helper):
+        return missing(name, "gone from this TensorFlow")
+    if _params(helper) != ["func", "lower_control_flow", "aggressive_inlining"]:
+        return missing(name, f"its arguments changed to {_params(helper)}")
+    return Feature(name, True, value=helper)
+
+
+@functools.cache
+def load_partial() -> Feature:
+    t = _tf()
+    name = "tf.__internal__.saved_model.load_partial"
+    load = getattr(getattr(getattr(t, "__internal__", None), "saved_model", None), "load_partial", None)
+    if not callable(load):
+        return missing(name, "gone from this TensorFlow")
+    params = _params(load)
+    if not params or params[:4] != ["export_dir", "filters", "tags", "options"]:
+        return missing(name, f"its arguments changed to {params}")
+    if "experimental_skip_checkpoint" not in (_params(t.saved_model.LoadOptions) or []):
+        return missing("tf.saved_model.LoadOptions(experimental_skip_checkpoint=)", "the option is gone")
+    return Feature(name, True, value=load)
+
+
+def inline_function(func, lower_control_flow: bool = True):
+    """The GraphDef of a concrete function with its function calls inlined by Grappler (aggressive mode),
+    functional control flow lowered to Switch/Merge unless `lower_control_flow` is False."""
+    helper = inline_helper()
+    if helper:
+        return helper.value(func, lower_control_flow, aggressive_inlining=True)
+    optimize = grappler()
+    if not optimize:
+        raise ConversionError(f"freezing a TensorFlow 2 function needs Grappler's function inlining, and this "
+                              f"TensorFlow has neither {helper.name} ({helper.reason}) nor {optimize.name} "
+                              f"({optimize.reason})")
+    fallback(helper, "inlining through Grappler directly")
+    return _inline_with_grappler(optimize.value, func, lower_control_flow)
+
+
+def _inline_with_grappler(optimize, func, lower_control_flow):
+    t = _tf()
+    graph_def = func.graph.as_graph_def()
+    for function in graph_def.library.function:
+        function.attr.pop("api_implements", None)  # else Grappler keeps the call for a device-specific variant
+    if not lower_control_flow:
+        for node in list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]:
+            if node.op in ("If", "StatelessIf", "While", "StatelessWhile"):
+                node.attr["_lower_using_switch_merge"].b = False
+    meta = t.compat.v1.train.export_meta_graph(graph_def=graph_def, graph=func.graph)
+    meta.collection_def["train_op"].node_list.value.extend(x.name for x in list(func.inputs) + list(func.outputs))
+    config = t.compat.v1.ConfigProto()
+    rewrite = config.graph_options.rewrite_options
+    rewrite.min_graph_nodes = -1
+    rewrite.optimizers.append("function")
+    rewrite.function_optimization = rewrite.AGGRESSIVE
+    return optimize(config, meta)
