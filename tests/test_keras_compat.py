@@ -130,7 +130,8 @@ def test_keras_pin_matches_installed_version():
 
 
 @pytest.mark.parametrize("check", [compat_keras.deferred_build, compat_keras.own_variables, compat_keras.object_sharing,
-                                   compat_tf.inline_helper, compat_tf.grappler, compat_tf.load_partial])
+                                   compat_tf.inline_helper, compat_tf.grappler, compat_tf.load_partial,
+                                   compat_tf.op_registry, compat_tf.xla_context, compat_tf.transform_graph])
 def test_every_feature_is_available_on_the_pinned_versions(check):
     feature = check()
     assert isinstance(feature, Feature)
@@ -252,3 +253,12 @@ def test_missing_inline_helper_inlines_through_grappler(tmp_path, caplog, monkey
     _, lines = _freeze(src, out, caplog)
     assert len(lines) == 1 and "_run_inline_graph_optimization is unavailable (simulated)" in lines[0].getMessage()
     _same_graph(ref_out, out)
+
+
+def test_tflite_converter_switch_is_still_there():
+    """keep_tensor_lists sets the converter's private switch when it exists, else logs once."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(lambda x: x + 1.0).get_concrete_function(tf.TensorSpec([1], tf.float32))])
+    assert hasattr(converter, "_experimental_lower_tensor_list_ops")
+    compat_tf.keep_tensor_lists(converter)
+    assert converter._experimental_lower_tensor_list_ops is False  # noqa: SLF001

@@ -9,6 +9,18 @@
   load_partial()    tf.__internal__.saved_model.load_partial(export_dir, filters, tags, options) with
                     LoadOptions(experimental_skip_checkpoint=True): a SavedModel's objects without their
                     variables' values. When gone, SavedModels load normally (values read, then frozen).
+  op_registry()     tensorflow.python.framework.op_def_registry.get(name): is an op registered (custom
+                    ops included). When gone: tf.raw_ops for built-in ops, the loaded library's names
+                    for tfforge's.
+  xla_context()     tensorflow.python.ops.control_flow_util.GraphOrParentsInXlaContext(graph): is the
+                    function being traced XLA-compiled, so fused ops take their composite form. When
+                    gone, the fused op is used (XLA then reports that it cannot compile it).
+  transform_graph() tensorflow.python.util._pywrap_transform_graph.TransformGraphWithStringInputs: the
+                    Graph Transform Tool's passes tfforge has no native version of.
+  keep_tensor_lists(converter)
+                    TFLiteConverter._experimental_lower_tensor_list_ops = False: TensorList ops stay
+                    Flex ops with --select-tf-ops. When gone, the converter lowers them (and may fail
+                    on RNN loops with a dynamic batch).
 
 Tested with TensorFlow 2.21 (pyproject pins tensorflow-cpu==2.21.*).
 """
@@ -112,3 +124,76 @@ def _inline_with_grappler(optimize, func, lower_control_flow):
     rewrite.optimizers.append("function")
     rewrite.function_optimization = rewrite.AGGRESSIVE
     return optimize(config, meta)
+
+
+def _private_function(module_name: str, attr: str, params: list[str] | None = None) -> Feature:
+    """Feature for `module_name.attr`, a callable whose leading parameters are `params` (when given)."""
+    import importlib
+    name = f"{module_name}.{attr}"
+    _tf()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return missing(name, str(exc))
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        return missing(name, "gone from this TensorFlow")
+    if params is not None:
+        found = _params(fn)
+        if found is not None and found[:len(params)] != params:  # pybind functions have no signature to read
+            return missing(name, f"its arguments changed to {found}")
+    return Feature(name, True, value=fn)
+
+
+@functools.cache
+def op_registry() -> Feature:
+    return _private_function("tensorflow.python.framework.op_def_registry", "get", ["name"])
+
+
+def op_registered(op_name: str) -> bool:
+    """Whether TensorFlow has an op of this name registered (built-in or loaded from a library)."""
+    registry = op_registry()
+    if registry:
+        return registry.value(op_name) is not None
+    return hasattr(_tf().raw_ops, op_name)
+
+
+@functools.cache
+def xla_context() -> Feature:
+    return _private_function("tensorflow.python.ops.control_flow_util", "GraphOrParentsInXlaContext", ["graph"])
+
+
+def in_xla_context() -> bool:
+    """True while tracing a function that XLA will compile (jit_compile=True)."""
+    t = _tf()
+    if t.executing_eagerly():
+        return False
+    feature = xla_context()
+    if not feature:
+        _once(feature, "tfforge's fused ops are used inside jit_compile=True functions too (XLA cannot compile them)")
+        return False
+    return bool(feature.value(t.compat.v1.get_default_graph()))
+
+
+@functools.cache
+def transform_graph() -> Feature:
+    return _private_function("tensorflow.python.util._pywrap_transform_graph", "TransformGraphWithStringInputs")
+
+
+def keep_tensor_lists(converter) -> None:
+    """Asks a TFLiteConverter to keep TensorList ops as Flex ops instead of lowering them."""
+    if hasattr(converter, "_experimental_lower_tensor_list_ops"):
+        converter._experimental_lower_tensor_list_ops = False  # noqa: SLF001 (the converter's only switch for it)
+    else:
+        _once(missing("TFLiteConverter._experimental_lower_tensor_list_ops", "gone from this TensorFlow"),
+              "TensorList ops are lowered (RNN loops with a dynamic batch may fail to convert)")
+
+
+_logged: set[str] = set()
+
+
+def _once(feature: Feature, slower: str) -> None:
+    """fallback(), once per process for features checked on every call (per op, per converter)."""
+    if feature.name not in _logged:
+        _logged.add(feature.name)
+        fallback(feature, slower)

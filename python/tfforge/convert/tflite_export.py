@@ -101,7 +101,8 @@ def export_tflite(src, dst, *, quantize="none", representative=None, select_tf_o
         if select_tf_ops:
             ops.append(t.lite.OpsSet.SELECT_TF_OPS)
             # Keep TensorList ops (RNN loops with a dynamic batch) as Flex ops instead of failing to lower them.
-            converter._experimental_lower_tensor_list_ops = False  # noqa: SLF001
+            from tfforge._compat.tf import keep_tensor_lists
+            keep_tensor_lists(converter)
         converter.target_spec.supported_ops = ops
         converter.allow_custom_ops = allow_custom_ops
         try:

@@ -74,16 +74,22 @@ def apply_transforms(native_graph, transforms, inputs: list[str], outputs: list[
 def _run_tensorflow(graph, text: str, inputs, outputs, names):
     unknown = [n for n in names if n not in TENSORFLOW_TRANSFORMS]
     try:
-        from tensorflow.python.util import _pywrap_transform_graph
+        from tfforge._compat.tf import transform_graph
+        feature = transform_graph()
     except ImportError:
+        feature = None
+    if not feature:
         if unknown:
             raise TransformError(f"unknown transform {unknown[0]!r}: tfforge's native passes are "
                                  + ", ".join(native_passes())) from None
+        if feature is not None:
+            raise TransformError(f"transform {names[0]!r} is not native to tfforge; it runs through TensorFlow's "
+                                 f"transform library, which this TensorFlow lacks ({feature.reason})")
         raise TensorFlowNotInstalled(
             f"transform {names[0]!r} is not native to tfforge; it runs through TensorFlow's transform library, "
             "which needs TensorFlow installed (pip install tensorflow-cpu)") from None
     try:
-        out = _pywrap_transform_graph.TransformGraphWithStringInputs(
+        out = feature.value(
             graph.to_bytes(), ",".join(inputs).encode(), ",".join(outputs).encode(), text.encode())
     except Exception as exc:  # TensorFlow reports failures as RuntimeError/ValueError with its status text
         raise TransformError(f"TensorFlow's transform_graph failed on '{text}': {exc}") from None

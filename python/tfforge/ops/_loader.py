@@ -135,6 +135,9 @@ def load_library(path=None):
 
 def registered_ops() -> list[str]:
     """Names of the ops _ops.so registered (the loaded module exposes each under its op name)."""
-    from tensorflow.python.framework import op_def_registry
+    from tfforge._compat.tf import op_registry
     lib = load_library()
-    return sorted(n for n in dir(lib) if n.startswith("Tfforge") and op_def_registry.get(n) is not None)
+    registry = op_registry()
+    if not registry:  # the library module exposes each op under its name, and little else
+        return sorted(n for n in dir(lib) if n.startswith("Tfforge") and callable(getattr(lib, n)))
+    return sorted(n for n in dir(lib) if n.startswith("Tfforge") and registry.value(n) is not None)

@@ -11,8 +11,6 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
-from tensorflow.python.ops import control_flow_util
 
 from tfforge.ops import reference
 from tfforge.ops._loader import load_library
@@ -24,9 +22,8 @@ _warned_xla: set[str] = set()
 def in_xla_context() -> bool:
     """True while tracing a function that XLA will compile (tf.function(jit_compile=True), Keras
     jit_compile=True)."""
-    if tf.executing_eagerly():
-        return False
-    return control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph())
+    from tfforge._compat.tf import in_xla_context as check
+    return check()
 
 
 def _xla_fallback(op: str) -> bool:

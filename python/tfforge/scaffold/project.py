@@ -68,10 +68,11 @@ def render(text: str, name: OpName, flags: dict[str, bool]) -> str:
 
 def _check_not_a_builtin(name: OpName) -> None:
     try:
-        from tensorflow.python.framework import op_def_registry
-    except ImportError:
+        from tfforge._compat.tf import op_registered
+        taken = op_registered(name.camel)
+    except ImportError:  # no TensorFlow: nothing to collide with
         return
-    if op_def_registry.get(name.camel) is not None:
+    if taken:
         raise TfforgeError(f"op name {name.name!r} would register {name.camel!r}, which TensorFlow already has; "
                            "choose another name")
 
