@@ -123,7 +123,11 @@ class _LayoutWalk:
                 continue
             child_path = f"{path}/{name}" if path else name
             sub = self._group(group, name, child_path)
-            child = getattr(obj, name, None)
+            try:
+                child = getattr(obj, name, None)
+            except Exception as exc:  # a property of the user's layer that fails on the rebuilt model
+                raise Unmappable(f"{child_path}: reading {type(obj).__name__}.{name} failed ({type(exc).__name__}: "
+                                 f"{exc})") from None
             if child is None and root and name in _TRAINING_STATE:
                 continue
             if isinstance(child, (list, tuple, dict)):
