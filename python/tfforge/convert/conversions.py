@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from tfforge import formats
 from tfforge._io import atomic_directory
-from tfforge.convert.frozen import write_graph_def
 from tfforge.errors import ConversionError
 from tfforge.graph.outputs import detect_outputs
 
@@ -107,23 +106,24 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
     from tfforge.convert.checkpoint_source import load_graph
     t = tf()
     v1 = t.compat.v1
-    prefix, graph_def, meta_graph = load_graph(src, graph, meta)
+    prefix, native_graph = load_graph(src, graph, meta)
     if not outputs:
-        outputs = detect_outputs(graph_def)
+        outputs = detect_outputs(native_graph)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
     if not inputs:
-        inputs = [n.name for n in graph_edit.prune(graph_def, outputs).node if n.op == "Placeholder"]
+        inputs = [n.name for n in graph_edit.prune(native_graph, outputs).nodes if n.op == "Placeholder"]
         if not inputs and not signatures:
             raise ConversionError(f"no Placeholder feeds the outputs {', '.join(outputs)}, so the SavedModel "
                                   "signature would have no inputs; name the input tensors with --inputs (any "
                                   "tensor can be fed)", path=prefix)
     g = t.Graph()
     with g.as_default():
-        if meta_graph is not None:
+        if native_graph.meta:
+            meta_graph = v1.MetaGraphDef.FromString(native_graph.meta_graph_bytes())
             saver = v1.train.import_meta_graph(meta_graph, clear_devices=clear_devices)
         else:
-            v1.import_graph_def(graph_def, name="")
+            v1.import_graph_def(v1.GraphDef.FromString(native_graph.to_bytes()), name="")
             saver = v1.train.Saver(var_list=v1.global_variables() or None) if v1.global_variables() else None
     sigs = _signatures(signatures, inputs, outputs)
     _check_signatures(sigs)
@@ -193,8 +193,8 @@ def _convert(src, dst, to, *, verify, samples, data, inputs, outputs, signature,
             raise ConversionError(f"--to {to} writes {'text' if text else 'binary'}; name the output "
                                   f"{'.pbtxt' if text else '.pb'}", path=dst)
         if kind in (formats.FROZEN, formats.PBTXT) and not (inputs or outputs):
-            from tfforge.convert.frozen import read_graph_def
-            write_graph_def(read_graph_def(src), dst)
+            from tfforge.convert.frozen import FrozenGraph, load_graph
+            FrozenGraph(load_graph(src)).write(dst)
         else:
             frozen = load_frozen(src, signature=signature, tags=tags, safe_mode=safe_mode, **freeze_opts)
             result.notes += frozen.notes
