@@ -148,7 +148,10 @@ void rewrite_variable_readers(GraphDef& g, const std::vector<std::pair<std::stri
           }
           continue;
         }
-        if (type_attr(n, "T") == kResource) set_type(g, n, "T", dtype);
+        if (type_attr(n, "T") == kResource) {
+          set_type(g, n, "T", dtype);
+          n.erase_attr("_output_shapes");  // the handle's (scalar) shape, not the value's
+        }
         seen.insert(n.name);
         queue.emplace_back(n.name, dtype);
       }

@@ -25,8 +25,8 @@ void replace_with_string_const(GraphDef& g, const std::string& name, const std::
 // After the named variables (name -> dtype) became Consts, makes their readers read values:
 // ReadVariableOp -> Identity, ResourceGather -> GatherV2 (with a new `<name>/frozen_axis` Const),
 // VariableShape -> Shape, Ref* ops -> their plain forms, and the pass-through ops (Identity, Enter,
-// Switch, Merge, NextIteration, Exit, IdentityN) carry the dtype instead of DT_RESOURCE, followed
-// transitively. Other consumers (assignments, saver ops) are left as they are.
+// Switch, Merge, NextIteration, Exit, IdentityN) carry the dtype instead of DT_RESOURCE (their
+// _output_shapes, the handle's, dropped), followed transitively. Other consumers (assignments, saver ops) are left as they are.
 void rewrite_variable_readers(GraphDef& g, const std::vector<std::pair<std::string, int>>& frozen);
 
 // Appends Identity(input) of type `dtype` named `name` (which must not exist yet).

@@ -15,7 +15,6 @@ TensorFlow's reader), or functional control flow to inline (Grappler)."""
 from __future__ import annotations
 
 import fnmatch
-import logging
 import os
 
 import numpy as np
@@ -28,8 +27,6 @@ from tfforge.convert.v1_checkpoint import V1Checkpoint, is_v1_checkpoint
 from tfforge.errors import ConversionError, GraphError
 from tfforge.graph.graph import Graph
 from tfforge.graph.outputs import VARIABLE_OPS, detect_outputs, node_of
-
-log = logging.getLogger("tfforge.convert")
 
 
 def read_meta_graph(path: str) -> Graph:
@@ -141,11 +138,11 @@ def _shared_name(node) -> str | None:
     return value or None
 
 
-def open_bundle(prefix: str):
+def open_bundle(prefix: str, notes: list | None = None):
     """The checkpoint's tensors: natively for V2, through TensorFlow's reader for V1."""
     if is_v1_checkpoint(prefix) and not os.path.exists(prefix + ".index"):
-        log.info("importing TensorFlow to read %s: a V1 checkpoint (Saver(write_version=V1)), which only "
-                 "TensorFlow's reader reads", prefix)
+        graph_edit.fallback(notes, "read the checkpoint with TensorFlow's reader: it is a V1 checkpoint "
+                                   "(Saver(write_version=V1)), which tfforge's native engine does not read")
         return V1Checkpoint(prefix)
     return Checkpoint(prefix)
 
@@ -168,8 +165,8 @@ def freeze_graph_def(prefix: str, graph: Graph, outputs=None, inputs=None, varia
         notes.append(f"detected outputs: {', '.join(outputs)}")
     keys, sliced = checkpoint_keys(graph)
     roots = list(outputs) + list(initializer_nodes or [])
-    graph = graph_edit.inline_functions(graph_edit.prune(graph, roots, inputs), roots)
-    bundle = open_bundle(prefix)
+    graph = graph_edit.inline_functions(graph_edit.prune(graph, roots, inputs), roots, notes)
+    bundle = open_bundle(prefix, notes)
     weights = {}
     for node in graph.nodes:
         if node.op not in VARIABLE_OPS or not _selected(node.name, variables, exclude_variables):

@@ -94,19 +94,41 @@ def clear_devices(graph: Graph) -> Graph:
     return graph.apply("remove_device")
 
 
-def has_functional_ops(graph: Graph) -> bool:
-    return any(n.op in _FUNCTIONAL for n in graph.nodes)
+def functional_ops_taking_variables(graph: Graph) -> list[str]:
+    """The functional ops (While, If, PartitionedCall ...) that take a resource variable's handle as an
+    input, directly or through Identity-like ops: their function bodies read the variable, so freezing
+    it needs the functions inlined. Functional ops fed only values (a TF1 ref variable's `read`) keep
+    working on the frozen Consts as they are."""
+    nodes = graph.nodes
+    handles = {n.name for n in nodes if n.op == "VarHandleOp"}
+    changed = True
+    while changed:  # pass-through chains of any length, whatever the node order
+        changed = False
+        for n in nodes:
+            if n.name not in handles and n.op in ("Identity", "IdentityN", "Enter", "Switch", "Merge") and \
+                    any(node_of(i) in handles for i in n.inputs if not i.startswith("^")):
+                handles.add(n.name)
+                changed = True
+    return sorted({n.op for n in nodes if n.op in _FUNCTIONAL and
+                   any(node_of(i) in handles for i in n.inputs if not i.startswith("^"))})
 
 
-def inline_functions(graph: Graph, fetches: list[str]) -> Graph:
+def fallback(notes: list | None, reason: str) -> None:
+    """Says why TensorFlow is imported: one logged line, and a note the CLI prints."""
+    log.info("%s", reason)
+    if notes is not None:
+        notes.append(reason)
+
+
+def inline_functions(graph: Graph, fetches: list[str], notes: list | None = None) -> Graph:
     """Grappler's function inlining and control-flow lowering (While -> Enter/Switch/Merge/Exit), so
     variables that functional ops take as inputs become ordinary graph edges before they are frozen.
-    A no-op (and no TensorFlow import) for graphs without functional ops."""
-    if not has_functional_ops(graph):
+    A no-op (and no TensorFlow import) unless a functional op takes a resource variable."""
+    found = functional_ops_taking_variables(graph)
+    if not found:
         return graph
-    found = sorted({n.op for n in graph.nodes if n.op in _FUNCTIONAL})
-    log.info("importing TensorFlow to inline the graph's functions with Grappler: it has functional ops (%s)",
-             ", ".join(found))
+    fallback(notes, f"used TensorFlow's Grappler to inline functional ops that take resource variables "
+                    f"({', '.join(found)}): tfforge does not rewrite function bodies natively")
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, rewriter_config_pb2
     from tensorflow.python.grappler import tf_optimizer
 
