@@ -15,22 +15,13 @@ import numpy as np
 from tfforge.errors import ConversionError, GraphError
 from tfforge.graph import dtypes
 from tfforge.graph.graph import Graph
-from tfforge.graph.outputs import VARIABLE_OPS, node_of  # noqa: F401 (the convert package's table)
+from tfforge.graph.outputs import VARIABLE_OPS, needs_variable, node_of  # noqa: F401 (the one table)
 
 log = logging.getLogger("tfforge.convert")
 
 # Ops that read a frozen value as an ordinary input once the readers are rewritten.
 _VALUE_READERS = frozenset({"Identity", "GatherV2", "Shape", "Enter", "Exit", "Switch", "Merge", "NextIteration",
                             "IdentityN"})
-# Never part of an inference graph: ops that write or save variables.
-_TRAINING_OPS = frozenset({
-    "NoOp", "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp",
-    "AssignSubVariableOp", "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice",
-    "MergeV2Checkpoints", "ShardedFilename", "StringJoin", "ScalarSummary", "HistogramSummary",
-    "ImageSummary", "AudioSummary", "MergeSummary", "TensorSummary", "TensorSummaryV2", "WriteScalarSummary",
-    "IsVariableInitialized", "VarIsInitializedOp", "Const", "Placeholder", "PlaceholderWithDefault",
-    "VariableV2", "Variable", "VarHandleOp", "InitializeTableV2", "InitializeTableFromTextFileV2",
-})
 _FUNCTIONAL = frozenset({"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "PartitionedCall",
                          "StatefulPartitionedCall"})
 
@@ -75,7 +66,7 @@ def check_frozen(graph: Graph, frozen, partitions: dict | None = None) -> None:
         if node.op == "Const" or node.op in _VALUE_READERS:
             continue
         for inp in node.inputs:
-            if inp.startswith("^") or node_of(inp) not in frozen or _reads_value(node.op):
+            if inp.startswith("^") or node_of(inp) not in frozen or not needs_variable(node.op):
                 continue
             variable = node_of(inp)
             what = f"the variable {variable!r}"
@@ -83,11 +74,6 @@ def check_frozen(graph: Graph, frozen, partitions: dict | None = None) -> None:
                 what += f" (a partition of the partitioned variable {partitions[variable]!r})"
             raise ConversionError(f"op {node.op} writes or needs {what}, which was frozen into a constant; leave it "
                                   "out of the outputs or keep the variable with --exclude-variables", node=node.name)
-
-
-def _reads_value(op: str) -> bool:
-    # Any op not in the training set that takes a frozen tensor as plain input is an ordinary reader.
-    return op not in _TRAINING_OPS and not op.startswith(("Assign", "Resource", "Scatter", "Apply", "SparseApply"))
 
 
 def clear_devices(graph: Graph) -> Graph:
