@@ -9,6 +9,7 @@ flow and function calls (Grappler), whose semantics tfforge does not reimplement
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
 import numpy as np
 
@@ -22,6 +23,8 @@ log = logging.getLogger("tfforge.convert")
 # Ops that read a frozen value as an ordinary input once the readers are rewritten.
 _VALUE_READERS = frozenset({"Identity", "GatherV2", "Shape", "Enter", "Exit", "Switch", "Merge", "NextIteration",
                             "IdentityN"})
+# Ops that hand a resource handle on unchanged.
+_PASS_THROUGH = frozenset({"Identity", "IdentityN", "Enter", "Switch", "Merge", "NextIteration"})
 _FUNCTIONAL = frozenset({"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "PartitionedCall",
                          "StatefulPartitionedCall"})
 
@@ -86,15 +89,18 @@ def functional_ops_taking_variables(graph: Graph) -> list[str]:
     it needs the functions inlined. Functional ops fed only values (a TF1 ref variable's `read`) keep
     working on the frozen Consts as they are."""
     nodes = graph.nodes
+    users = defaultdict(list)
+    for n in nodes:
+        for i in n.inputs:
+            if not i.startswith("^"):
+                users[node_of(i)].append(n)
     handles = {n.name for n in nodes if n.op == "VarHandleOp"}
-    changed = True
-    while changed:  # pass-through chains of any length, whatever the node order
-        changed = False
-        for n in nodes:
-            if n.name not in handles and n.op in ("Identity", "IdentityN", "Enter", "Switch", "Merge") and \
-                    any(node_of(i) in handles for i in n.inputs if not i.startswith("^")):
-                handles.add(n.name)
-                changed = True
+    stack = list(handles)
+    while stack:
+        for user in users.get(stack.pop(), ()):
+            if user.name not in handles and user.op in _PASS_THROUGH:
+                handles.add(user.name)
+                stack.append(user.name)
     return sorted({n.op for n in nodes if n.op in _FUNCTIONAL and
                    any(node_of(i) in handles for i in n.inputs if not i.startswith("^"))})
 
