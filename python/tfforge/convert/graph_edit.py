@@ -112,15 +112,21 @@ def fallback(notes: list | None, reason: str) -> None:
         notes.append(reason)
 
 
-def inline_functions(graph: Graph, fetches: list[str], notes: list | None = None) -> Graph:
+def inline_functions(graph: Graph, fetches: list[str], notes: list | None = None, *,
+                     every_functional_op: bool = False) -> Graph:
     """Grappler's function inlining and control-flow lowering (While -> Enter/Switch/Merge/Exit), so
     variables that functional ops take as inputs become ordinary graph edges before they are frozen.
-    A no-op (and no TensorFlow import) unless a functional op takes a resource variable."""
-    found = functional_ops_taking_variables(graph)
+    A no-op (and no TensorFlow import) unless a functional op takes a resource variable; with
+    every_functional_op (for TFLite, which wants lowered control flow) whenever the graph has one."""
+    if every_functional_op:
+        found = sorted({n.op for n in graph.nodes if n.op in _FUNCTIONAL})
+    else:
+        found = functional_ops_taking_variables(graph)
+        if found:
+            fallback(notes, f"used TensorFlow's Grappler to inline functional ops that take resource variables "
+                            f"({', '.join(found)}): tfforge does not rewrite function bodies natively")
     if not found:
         return graph
-    fallback(notes, f"used TensorFlow's Grappler to inline functional ops that take resource variables "
-                    f"({', '.join(found)}): tfforge does not rewrite function bodies natively")
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, rewriter_config_pb2
     from tensorflow.python.grappler import tf_optimizer
 

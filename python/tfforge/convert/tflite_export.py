@@ -33,6 +33,10 @@ def _converter_for(src, kind, frozen_loader, signature, tags, safe_mode, decompo
             return t.lite.TFLiteConverter.from_saved_model(src, signature_keys=[signature],
                                                            tags=set(tags) if tags else None), runner.inputs, []
     frozen = frozen_loader()
+    from tfforge.convert import graph_edit
+    lowered = graph_edit.inline_functions(frozen.graph, frozen.outputs, every_functional_op=True)
+    if lowered is not frozen.graph:  # lowered loops drop what only training needed (gradient accumulators)
+        frozen.graph = graph_edit.prune(lowered, frozen.outputs, frozen.inputs)
     graph_def = frozen.to_graph_def()
     kept = []
     if decompose:
