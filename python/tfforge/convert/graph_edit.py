@@ -56,8 +56,7 @@ def splice_weights(graph: Graph, weights: dict) -> dict[str, int]:
         array = np.asarray(array)
         graph.replace_with_const(name, array if array.flags.c_contiguous else array.copy(order="C"), borrow=True)
         frozen[name] = dtypes.from_numpy(array.dtype)
-    graph._native.rewrite_variable_readers(list(frozen.items()))  # noqa: SLF001
-    graph._nodes = None  # noqa: SLF001
+    graph.rewrite_variable_readers(frozen)
     return frozen
 
 
@@ -160,8 +159,7 @@ def rename(graph: Graph, old: list[str], new: list[str]) -> list[str]:
             mapping[o] = n
             existing.add(n)
     if mapping:
-        graph._native.rename_nodes(mapping)  # noqa: SLF001
-        graph._nodes = None  # noqa: SLF001
+        graph.rename_nodes(mapping)
     return [mapping.get(o, o) for o in old]
 
 
@@ -179,8 +177,7 @@ def name_outputs(graph: Graph, tensors: list[str], names: list[str], dtypes_: li
             result.append(None)
         else:
             ident = _unique(sanitize(name), taken)
-            graph._native.add_identity(ident, tensor, dtype)  # noqa: SLF001
-            graph._nodes = None  # noqa: SLF001
+            graph.add_identity(ident, tensor, dtype)
             taken.add(ident)
             result.append(ident)
     renamed = iter(rename(graph, plain_old, plain_new))

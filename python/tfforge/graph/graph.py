@@ -178,6 +178,23 @@ class Graph:
             self._native.replace_with_const(name, dtype, list(arr.shape), flat, borrow)
         self._nodes = None
 
+    def rewrite_variable_readers(self, frozen: dict[str, int]) -> None:
+        """After the variables `frozen` (node -> DataType number) became Consts: ReadVariableOp ->
+        Identity, ResourceGather -> GatherV2, VariableShape -> Shape, Ref* -> plain ops, and ops passing
+        the handle on carry the value's dtype (cc/graph/freeze.h)."""
+        self._native.rewrite_variable_readers(list(frozen.items()))
+        self._nodes = None
+
+    def rename_nodes(self, renames: dict[str, str]) -> None:
+        """Renames nodes and every reference to them (inputs, colocation attrs)."""
+        self._native.rename_nodes(dict(renames))
+        self._nodes = None
+
+    def add_identity(self, name: str, input: str, dtype: int) -> None:  # noqa: A002 (NodeDef's field name)
+        """Appends an Identity node of DataType `dtype` reading tensor `input`."""
+        self._native.add_identity(name, input, dtype)
+        self._nodes = None
+
     # --- writing ---
     def to_bytes(self) -> bytes:
         return self._native.to_bytes()
