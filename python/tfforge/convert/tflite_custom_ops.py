@@ -41,8 +41,11 @@ def read_custom_ops(data: bytes) -> list:
                 except (TypeError, ValueError):
                     entry.options = {}
             entry.count += 1
+    types = {v: k for k, v in vars(_schema().TensorType).items() if not k.startswith("_")}
     for entry in found.values():
         _argument_names(entry)
+        if isinstance(entry.options.get("T"), int):  # the converter writes a type attribute as a TensorType
+            entry.options["T"] = types.get(entry.options["T"], entry.options["T"])
     return [found[k] for k in sorted(found)]
 
 
@@ -59,7 +62,7 @@ def _argument_names(entry: CustomOp) -> None:
 
 
 def _format_value(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def runtime_statement(ops: list) -> str:
@@ -74,6 +77,6 @@ def runtime_statement(ops: list) -> str:
             + ". To run it, a runtime must register a kernel for each custom code before building the "
               "interpreter (C++: MutableOpResolver::AddCustom(name, registration); Python: "
               "Interpreter(custom_op_registerers=[...])). Each node's inputs and outputs are in the order "
-              "listed; its custom_options are a FlexBuffer map of the TensorFlow op's attributes (T = the "
-              "TFLite tensor type of x); the math is tfforge.ops' (normalization over the last axis). tfforge "
+              "listed; its custom_options are a FlexBuffer map of the TensorFlow op's attributes (T is stored as "
+              "a TFLite TensorType number, shown here by name); the math is tfforge.ops' (normalization over the last axis). tfforge "
               "ships no TFLite kernels: without --keep-tfforge-ops the ops become built-in ops that run anywhere")
