@@ -77,6 +77,7 @@ def runtime_statement(ops: list) -> str:
             + ". To run it, a runtime must register a kernel for each custom code before building the "
               "interpreter (C++: MutableOpResolver::AddCustom(name, registration); Python: "
               "Interpreter(custom_op_registerers=[...])). Each node's inputs and outputs are in the order "
-              "listed; its custom_options are a FlexBuffer map of the TensorFlow op's attributes (T is stored as "
-              "a TFLite TensorType number, shown here by name); the math is tfforge.ops' (normalization over the last axis). tfforge "
-              "ships no TFLite kernels: without --keep-tfforge-ops the ops become built-in ops that run anywhere")
+              "listed; its custom_options are a FlexBuffer map of the TensorFlow op's attributes (T is stored "
+              "as a TFLite TensorType number, shown here by name); the math is tfforge.ops' (normalization "
+              "over the last axis). tfforge ships no TFLite kernels: without --keep-tfforge-ops the ops "
+              "become built-in ops that run anywhere")
