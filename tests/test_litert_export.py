@@ -202,3 +202,26 @@ def _run_batched(path, x):
     from tfforge.convert.runners import TFLiteRunner
     runner = TFLiteRunner(path)
     return runner.run({"x": x})[runner.outputs[0]]
+
+
+@pytest.mark.parametrize("source", ["frozen", "savedmodel"])
+def test_graphs_holding_tfforge_nodes(models, tmp_path, source):
+    """A frozen graph or SavedModel whose graph holds TfforgeLayerNorm / TfforgeRMSNorm / TfforgeBiasGelu
+    nodes (as `tfforge optimize` writes them) exports as whole for XNNPack too, in float and full int8."""
+    from tfforge.convert import freeze
+    from tfforge.convert.frozen import read_graph_def
+    root, fused, data = models
+    if source == "frozen":
+        src = tmp_path / "m.pb"
+        freeze(root / "fused.keras", src)
+        assert {"TfforgeLayerNorm", "TfforgeRMSNorm", "TfforgeBiasGelu"} <= {n.op for n in read_graph_def(src).node}
+    else:
+        src = tmp_path / "sm"
+        convert(root / "fused.keras", src, verify=False)
+    ref = fused.predict(data, verbose=0)
+    for mode in ("none", "int8"):
+        dst = tmp_path / f"{source}_{mode}.tflite"
+        convert(src, dst, quantize=mode, representative=str(root / "calib.npz") if mode == "int8" else None,
+                input_shapes=SHAPE, verify=False)
+        assert xnnpack_delegation(dst).whole, xnnpack_delegation(dst).summary()
+        assert np.max(np.abs(_run(dst, data) - ref)) / np.max(np.abs(ref)) <= TOLERANCE[mode]
