@@ -7,7 +7,7 @@ For each mode, three .tflite files:
   tfforge        the tfforge.keras model with --input-shape (tfforge ops rewritten for XNNPack; in int8
                  the norms and GELU stay float32)
 and for each: how many nodes LiteRT's XNNPack delegate took (asked of the interpreter), the median
-latency of one invoke (batch 1, XNNPack, --threads), and the error against the TensorFlow model on
+latency of one invoke (batch 1, XNNPack, --threads; all models timed round-robin), and the error against the TensorFlow model on
 held-out inputs (max |y - y_tf| / max |y_tf|). Writes benchmarks/results/bench_litert.json.
 
   python benchmarks/bench_litert.py [--seq 128 --hidden 256 --ff 1024 --blocks 2] [--threads 1] [--quick]
@@ -54,9 +54,9 @@ def build_models(seq: int, hidden: int, ff: int, blocks: int, seed: int = 0):
     return fused, plain
 
 
-def _latency_ms(path: str, x: np.ndarray, threads: int, reps: int) -> float:
+def _invoker(path: str, x: np.ndarray, threads: int):
+    """interp.invoke of the .tflite with x set (batch 1, XNNPack applied as LiteRT does by default)."""
     from ai_edge_litert.interpreter import Interpreter
-    from tfforge.bench.timing import sample
     interp = Interpreter(model_path=path, num_threads=threads)
     detail = interp.get_input_details()[0]
     if detail["shape_signature"][0] == -1:
@@ -65,7 +65,23 @@ def _latency_ms(path: str, x: np.ndarray, threads: int, reps: int) -> float:
     scale, zero = detail["quantization"]
     value = np.clip(np.round(x / scale + zero), -128, 127) if detail["dtype"] == np.int8 else x
     interp.set_tensor(detail["index"], value.astype(detail["dtype"]))
-    return sample(interp.invoke, reps, warmup=5, min_seconds=1.0).median * 1e3
+    return interp.invoke
+
+
+def _interleaved_latency_ms(invokers: dict, reps: int) -> dict:
+    """Median ms per model, timed round-robin (one call of each per round) so that load changes on a
+    shared machine hit every model alike."""
+    import time
+    for fn in invokers.values():
+        for _ in range(5):
+            fn()
+    seconds = {k: [] for k in invokers}
+    for _ in range(reps):
+        for k, fn in invokers.items():
+            t0 = time.perf_counter()
+            fn()
+            seconds[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) * 1e3 for k, v in seconds.items()}
 
 
 def _outputs(path: str, x: np.ndarray) -> np.ndarray:
@@ -74,7 +90,7 @@ def _outputs(path: str, x: np.ndarray) -> np.ndarray:
     return runner.run({runner.inputs[0].name: x})[runner.outputs[0]]
 
 
-def run(seq=128, hidden=256, ff=1024, blocks=2, threads=1, reps=30, modes=MODES, workdir=None) -> dict:
+def run(seq=128, hidden=256, ff=1024, blocks=2, threads=1, reps=50, modes=MODES, workdir=None) -> dict:
     from tfforge.bench.machine import machine_info
     from tfforge.convert import convert
     from tfforge.convert.litert_delegation import xnnpack_delegation
@@ -84,7 +100,7 @@ def run(seq=128, hidden=256, ff=1024, blocks=2, threads=1, reps=30, modes=MODES,
     held_out = (0.5 + rng.standard_normal((8, seq, hidden))).astype(np.float32)
     ref = fused.predict(held_out, verbose=0)
     scale = float(np.max(np.abs(ref)))
-    rows = []
+    rows, invokers = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-litert-", dir=workdir) as tmp:
         fused.save(os.path.join(tmp, "tfforge.keras"))
         plain.save(os.path.join(tmp, "plain.keras"))
@@ -99,16 +115,18 @@ def run(seq=128, hidden=256, ff=1024, blocks=2, threads=1, reps=30, modes=MODES,
                         input_shapes=(1, seq, hidden) if pinned else None)
                 d = xnnpack_delegation(dst)
                 outs[variant] = _outputs(dst, held_out)
+                invokers[mode, variant] = _invoker(dst, held_out[:1], threads)
                 rows.append({"mode": mode, "variant": variant, "nodes": d.nodes, "delegated": d.delegated,
                              "partitions": d.partitions, "whole": d.whole, "left": sorted(set(d.left)),
                              "dynamic_tensors": len(d.dynamic), "bytes": os.path.getsize(dst),
-                             "latency_ms": _latency_ms(dst, held_out[:1], threads, reps),
                              "rel_err_vs_tf": float(np.max(np.abs(outs[variant] - ref)) / scale)})
-            base = next(r for r in rows if r["mode"] == mode and r["variant"] == "plain")
             for r in rows:
                 if r["mode"] == mode:
-                    r["speedup_vs_plain"] = base["latency_ms"] / r["latency_ms"]
                     r["rel_diff_vs_plain"] = float(np.max(np.abs(outs[r["variant"]] - outs["plain"])) / scale)
+        latency = _interleaved_latency_ms(invokers, reps)
+    for r in rows:
+        r["latency_ms"] = latency[r["mode"], r["variant"]]
+        r["speedup_vs_plain"] = latency[r["mode"], "plain"] / r["latency_ms"]
     return {"benchmark": "litert", "machine": machine_info(threads=threads),
             "model": {"seq": seq, "hidden": hidden, "ff": ff, "blocks": blocks, "batch": 1}, "results": rows}
 
@@ -129,7 +147,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ff", type=int, default=1024)
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--reps", type=int, default=50, help="timed rounds (one invoke of every model each)")
     parser.add_argument("--quick", action="store_true", help="seq 16, hidden 32, ff 64, one block")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_litert.json"))
     args = parser.parse_args(argv)
