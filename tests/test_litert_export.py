@@ -123,6 +123,11 @@ def test_xnnpack_takes_the_whole_graph(exports, mode):
         assert interp.get_input_details()[0]["dtype"] == np.int8
         names = [op["op_name"] for op in ops]
         assert "QUANTIZE" in names and "DEQUANTIZE" in names and "RSQRT" in names
+        for op in ops:
+            if op["op_name"] in ("RSQRT", "GELU", "SQUARED_DIFFERENCE", "SQUARE", "MEAN"):
+                assert op["result_types"] == [np.float32], op
+            if op["op_name"] == "FULLY_CONNECTED":
+                assert op["result_types"] == [np.int8], op
 
 
 @pytest.mark.parametrize("mode", MODES)
