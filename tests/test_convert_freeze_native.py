@@ -63,6 +63,12 @@ def test_variablev2_with_a_while_loop_freezes_with_tensorflow_blocked(tmp_path):
     ops = {n.op for n in read_graph_def(out).node}
     assert not ops & {"VariableV2", "VarHandleOp", "ReadVariableOp", "RestoreV2", "Assign"}, ops
     np.testing.assert_allclose(_run(out, {"x:0": X4}), refs[2], rtol=1e-6)
+    text = tmp_path / "frozen.pbtxt"  # text output, devices cleared, cut at an input: still no TensorFlow
+    proc = _freeze_without_tensorflow(d, text, "--outputs", "y", "--inputs", "x", "--clear-devices")
+    assert proc.returncode == 0, proc.stderr
+    assert text.read_text().startswith("node {")
+    assert read_graph_def(text) == read_graph_def(out)
+    np.testing.assert_allclose(_run(text, {"x:0": X4}), refs[2], rtol=1e-6)
 
 
 def test_resource_variables_in_a_functional_loop_fall_back_to_grappler_and_say_so(tmp_path):
