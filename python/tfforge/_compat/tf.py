@@ -98,32 +98,34 @@ def inline_function(func, lower_control_flow: bool = True):
     helper = inline_helper()
     if helper:
         return helper.value(func, lower_control_flow, aggressive_inlining=True)
-    optimize = grappler()
-    if not optimize:
-        raise ConversionError(f"freezing a TensorFlow 2 function needs Grappler's function inlining, and this "
-                              f"TensorFlow has neither {helper.name} ({helper.reason}) nor {optimize.name} "
-                              f"({optimize.reason})")
     fallback(helper, "inlining through Grappler directly")
-    return _inline_with_grappler(optimize.value, func, lower_control_flow)
-
-
-def _inline_with_grappler(optimize, func, lower_control_flow):
-    t = _tf()
     graph_def = func.graph.as_graph_def()
-    for function in graph_def.library.function:
-        function.attr.pop("api_implements", None)  # else Grappler keeps the call for a device-specific variant
     if not lower_control_flow:
         for node in list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]:
             if node.op in ("If", "StatelessIf", "While", "StatelessWhile"):
                 node.attr["_lower_using_switch_merge"].b = False
-    meta = t.compat.v1.train.export_meta_graph(graph_def=graph_def, graph=func.graph)
-    meta.collection_def["train_op"].node_list.value.extend(x.name for x in list(func.inputs) + list(func.outputs))
+    return grappler_inline(graph_def, [x.name for x in list(func.inputs) + list(func.outputs)])
+
+
+def grappler_inline(graph_def, fetches: list[str]):
+    """`graph_def` (a TensorFlow GraphDef proto) with its function calls inlined (aggressive mode) and
+    functional control flow lowered by Grappler, keeping what `fetches` (node or tensor names) need."""
+    optimize = grappler()
+    if not optimize:
+        raise ConversionError(f"inlining the graph's functions needs Grappler, and this TensorFlow lacks "
+                              f"{optimize.name} ({optimize.reason})")
+    t = _tf()
+    meta = t.compat.v1.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph_def)
+    for function in meta.graph_def.library.function:
+        function.attr.pop("api_implements", None)  # else Grappler keeps the call for a device-specific variant
+    meta.collection_def["train_op"].node_list.value.extend(fetches)
     config = t.compat.v1.ConfigProto()
     rewrite = config.graph_options.rewrite_options
     rewrite.min_graph_nodes = -1
     rewrite.optimizers.append("function")
     rewrite.function_optimization = rewrite.AGGRESSIVE
-    return optimize(config, meta)
+    return optimize.value(config, meta)
 
 
 def _private_function(module_name: str, attr: str, params: list[str] | None = None) -> Feature:
