@@ -64,14 +64,29 @@ def weight_arrays(model, path: str) -> dict:
 
 def weight_arrays_via_keras(model, path: str) -> dict:
     """The same mapping through Keras's public weight loading: `model.load_weights` inside a
-    StatelessScope records each assignment instead of performing it. Reads every weight into memory."""
+    StatelessScope records each assignment instead of performing it. Reads every weight into memory.
+    The weights file is extracted to a scratch directory first: Keras reading it from inside the zip
+    seeks through the member stream (34 s instead of 2 s for 537 MB)."""
+    import os
+    import tempfile
+
     from tfforge._tf import keras
     k = keras()
-    try:
-        with k.StatelessScope(initialize_variables=False) as scope:
-            model.load_weights(path)
-    except (ValueError, KeyError, TypeError, OSError) as exc:  # what Keras raises for weights it cannot load
-        raise ConversionError(f"Keras cannot load the weights: {' '.join(str(exc).split())[:300]}", path=path) from None
+    with tempfile.TemporaryDirectory(prefix="tfforge-") as scratch:  # scratch, not an output
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if WEIGHTS not in zf.namelist():
+                    raise ConversionError(f"no {WEIGHTS} in the archive (sharded or .npz weights are not "
+                                          "supported)", path=path)
+                zf.extract(WEIGHTS, scratch)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ConversionError(f"cannot extract {WEIGHTS}: {exc}", path=path) from None
+        try:
+            with k.StatelessScope(initialize_variables=False) as scope:
+                model.load_weights(os.path.join(scratch, WEIGHTS))
+        except (ValueError, KeyError, TypeError, OSError) as exc:  # what Keras raises for weights it cannot load
+            raise ConversionError(f"Keras cannot load the weights: {' '.join(str(exc).split())[:300]}",
+                                  path=path) from None
     result = {}
     for v in _variables(model):
         value = scope.get_current_value(v)
