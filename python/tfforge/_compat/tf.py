@@ -2,10 +2,12 @@
 
   grappler()        tensorflow.python.grappler.tf_optimizer.OptimizeGraph(config_proto, metagraph, ...):
                     Grappler's function inlining, which has no public Python entry point. Needed to
-                    freeze TF2 functions (their calls must be inlined before variables become Consts).
+                    freeze TF2 functions (their calls must be inlined before variables become Consts);
+                    grappler_inline() is the one caller (graph_edit.inline_functions, inline_function).
   inline_helper()   tensorflow.python.framework.convert_to_constants._run_inline_graph_optimization(
                     func, lower_control_flow, aggressive_inlining): TensorFlow's own first freezing
-                    step around Grappler; when gone, inline_function() does the same through grappler().
+                    step around Grappler; when gone, inline_function() does the same through
+                    grappler_inline().
   load_partial()    tf.__internal__.saved_model.load_partial(export_dir, filters, tags, options) with
                     LoadOptions(experimental_skip_checkpoint=True): a SavedModel's objects without their
                     variables' values. When gone, SavedModels load normally (values read, then frozen).
