@@ -1,9 +1,10 @@
 """End-to-end CPU serving latency of a BERT-style encoder SavedModel: unmodified (grappler on, the
 default), rewritten to tfforge's fused ops, and the unmodified model under XLA, in one run.
 
-The encoder is built here with random weights: token + position embeddings, LayerNorm, then
+The encoder is built here with random weights: token + position + segment embeddings, LayerNorm, then
 ``--layers`` post-LayerNorm transformer blocks (multi-head attention, add, LayerNorm, Dense + GELU,
-Dense, add, LayerNorm), the structure of BERT and keras-hub's BertBackbone. Variants:
+Dense, add, LayerNorm), with a padding mask: the structure of BERT and keras-hub's BertBackbone,
+GELU in its tanh form as there (``--erf-gelu`` for the exact form). Variants:
 
 - ``unmodified``: the exported SavedModel, loaded with ``tf.saved_model.load`` and called through
   its ``serve`` signature (grappler runs with its default passes, oneDNN as TensorFlow configures it).
@@ -18,8 +19,9 @@ so that load from other processes falls on all of them alike; each reports media
 excluded) and its speed-up over ``unmodified`` (ratio of medians). Outputs are checked against the
 unmodified model before timing.
 
-usage: python benchmarks/bench_optimize.py [--small] [--layers N] [--rounds N] [--tanh-gelu]
-                                          [--optimized-by auto|cli|keras] [--out DIR] [--json]
+usage: python benchmarks/bench_optimize.py [--small] [--layers N] [--rounds N] [--erf-gelu]
+                                          [--optimized-by auto|cli|keras] [--onednn default|on|off]
+                                          [--out DIR] [--json]
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ SMALL = dict(layers=2, hidden=64, heads=4, ffn=256, seq=16, batch=2, vocab=512, 
 
 
 def build_encoder(cfg: dict, fused: bool, approximate: bool):
-    """The BERT-style encoder as a functional Keras model (token ids [batch, seq] -> [batch, seq, hidden]);
+    """The BERT-style encoder as a functional Keras model ({token_ids, segment_ids, padding_mask}, each
+    [batch, seq] int32 -> [batch, seq, hidden]);
     ``fused`` builds it from tfforge.keras layers instead of Keras's LayerNormalization and Dense(gelu)."""
     from tfforge import _tf
     keras = _tf.keras()
@@ -55,17 +58,25 @@ def build_encoder(cfg: dict, fused: bool, approximate: bool):
         ffn_in = lambda name: keras.layers.Dense(cfg["ffn"], activation=gelu, name=name)  # noqa: E731
     hidden, seq = cfg["hidden"], cfg["seq"]
     ids = keras.Input(shape=(seq,), dtype="int32", name="token_ids")
-    x = keras.layers.Embedding(cfg["vocab"], hidden, name="token_embedding")(ids)
+    segments = keras.Input(shape=(seq,), dtype="int32", name="segment_ids")
+    padding_mask = keras.Input(shape=(seq,), dtype="int32", name="padding_mask")
     position_ids = keras.ops.cumsum(keras.ops.ones_like(ids), axis=1) - 1  # 0 .. seq-1 in every row
-    positions = keras.layers.Embedding(seq, hidden, name="position_embedding")(position_ids)
-    x = norm("embeddings_layer_norm")(x + positions)
+    x = (keras.layers.Embedding(cfg["vocab"], hidden, name="token_embedding")(ids)
+         + keras.layers.Embedding(seq, hidden, name="position_embedding")(position_ids)
+         + keras.layers.Embedding(2, hidden, name="segment_embedding")(segments))
+    x = norm("embeddings_layer_norm")(x)
+    # [batch, seq, seq]: every query may attend to the keys that are not padding.
+    attention_mask = keras.ops.cast(keras.ops.expand_dims(padding_mask, 1) * keras.ops.expand_dims(padding_mask, 2),
+                                    "bool")
     for i in range(cfg["layers"]):
-        attn = keras.layers.MultiHeadAttention(cfg["heads"], hidden // cfg["heads"], name=f"layer_{i}_attention")(x, x)
+        attn = keras.layers.MultiHeadAttention(cfg["heads"], hidden // cfg["heads"], name=f"layer_{i}_attention")(
+            x, x, attention_mask=attention_mask)
         x = norm(f"layer_{i}_attention_layer_norm")(x + attn)
         h = ffn_in(f"layer_{i}_ffn_intermediate")(x)
         h = keras.layers.Dense(hidden, name=f"layer_{i}_ffn_output")(h)
         x = norm(f"layer_{i}_ffn_layer_norm")(x + h)
-    return keras.Model(ids, x, name="bert_style_encoder")
+    return keras.Model({"token_ids": ids, "segment_ids": segments, "padding_mask": padding_mask}, x,
+                       name="bert_style_encoder")
 
 
 def export(model, path: Path) -> Path:
@@ -83,8 +94,8 @@ def have_optimize_cli() -> bool:
 
 
 def optimize_with_cli(src: Path, dst: Path) -> str:
-    """Runs `tfforge optimize src dst` and returns what it printed (the fused sites)."""
-    proc = _cli("optimize", str(src), str(dst))
+    """Runs `tfforge optimize src dst --no-verify` and returns what it printed (the fused sites)."""
+    proc = _cli("optimize", str(src), str(dst), "--no-verify")  # outputs are compared below
     if proc.returncode != 0:
         sys.exit(f"bench_optimize: `tfforge optimize` failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return proc.stdout.strip()
@@ -122,7 +133,12 @@ def run(cfg: dict, approximate: bool, workdir: Path, optimized_by: str = "auto")
     loaded = [tf.saved_model.load(str(src)), tf.saved_model.load(str(dst))]  # held: .serve needs its variables
     base, opt = loaded[0].serve, loaded[1].serve
     xla = tf.function(lambda t: base(t), jit_compile=True)
-    ids = tf.constant(np.random.default_rng(0).integers(0, cfg["vocab"], (cfg["batch"], cfg["seq"])), tf.int32)
+    rng = np.random.default_rng(0)
+    shape = (cfg["batch"], cfg["seq"])
+    lengths = rng.integers(cfg["seq"] // 2, cfg["seq"] + 1, cfg["batch"])  # padded rows, as a serving batch has
+    ids = {"token_ids": tf.constant(rng.integers(0, cfg["vocab"], shape), tf.int32),
+           "segment_ids": tf.constant(np.arange(cfg["seq"])[None, :] >= (lengths[:, None] // 2), tf.int32),
+           "padding_mask": tf.constant(np.arange(cfg["seq"])[None, :] < lengths[:, None], tf.int32)}
     variants = {"unmodified": base, "optimized": opt, "xla": xla}
 
     ref = base(ids).numpy()
@@ -161,19 +177,23 @@ def main(argv=None) -> int:
     p.add_argument("--small", action="store_true", help="tiny encoder and few rounds (a smoke test)")
     p.add_argument("--layers", type=int)
     p.add_argument("--rounds", type=int)
-    p.add_argument("--tanh-gelu", action="store_true", help="tanh-approximated GELU (keras-hub's BERT) instead of erf")
+    p.add_argument("--erf-gelu", action="store_true", help="exact (erf) GELU instead of keras-hub BERT's tanh form")
     p.add_argument("--optimized-by", choices=["auto", "cli", "keras"], default="auto",
                    help="how the optimized model is made: `tfforge optimize` (cli), tfforge.keras layers (keras), "
                         "or cli when this tfforge has the command (auto)")
+    p.add_argument("--onednn", choices=["default", "on", "off"], default="default",
+                   help="TF_ENABLE_ONEDNN_OPTS for this run (TensorFlow's default turns oneDNN on only on some CPUs)")
     p.add_argument("--out", type=Path, default=RESULTS / "optimize")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = p.parse_args(argv)
+    if args.onednn != "default":  # read when TensorFlow starts, so before it is imported
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"
     cfg = dict(SMALL if args.small else FULL)
     for key in ("layers", "rounds"):
         if getattr(args, key):
             cfg[key] = getattr(args, key)
     with tempfile.TemporaryDirectory(prefix="tfforge_bench_optimize_") as tmp:
-        report = run(cfg, args.tanh_gelu, Path(tmp), args.optimized_by)
+        report = run(cfg, not args.erf_gelu, Path(tmp), args.optimized_by)
     from tfforge._io import atomic_write
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out / "optimize.json", "w") as f:
