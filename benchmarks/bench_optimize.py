@@ -116,6 +116,7 @@ def run(cfg: dict, approximate: bool, workdir: Path, optimized_by: str = "auto")
     import tfforge.ops  # noqa: F401  (registers the ops the optimized SavedModel needs)
     from tfforge.bench.machine import machine_info
 
+    load_at_start = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     keras.utils.set_random_seed(0)
     plain = build_encoder(cfg, fused=False, approximate=approximate)
     src = export(plain, workdir / "unmodified")
@@ -161,7 +162,8 @@ def run(cfg: dict, approximate: bool, workdir: Path, optimized_by: str = "auto")
     return {"benchmark": "optimize", "config": dict(cfg, approximate_gelu=approximate), "optimized_by": how,
             "optimize_output": cli_output, "optimized_uses": sorted(tfforge.ops.required_ops(str(dst))),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"), "results": results,
-            "machine": machine_info(intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())}
+            "machine": machine_info(intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+                                    load_average_at_start=load_at_start)}
 
 
 def table(report: dict) -> str:
