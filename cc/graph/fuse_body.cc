@@ -386,7 +386,8 @@ std::optional<Shape> Body::shape(const std::string& ref, int depth) const {
   }
   if (n.op == "Reshape" && ins.size() == 2) {
     auto dims = ints(ins[1]);
-    if (dims && std::all_of(dims->begin(), dims->end(), [](int64_t d) { return d >= 0; })) {
+    if (dims && std::count(dims->begin(), dims->end(), -1) <= 1 &&
+        std::all_of(dims->begin(), dims->end(), [](int64_t d) { return d >= -1; })) {  // -1: inferred
       Shape s;
       s.dims = *dims;
       return s;
@@ -475,9 +476,15 @@ void Body::replace(size_t i, Node fused, const std::string& out_arg, std::vector
 void Body::commit() {
   if (!edited_) return;
   auto& nodes = *nodes_;
-  // Constants that only removed nodes read go too.
+  // Constants that only removed nodes read go too (not those the fused nodes read).
+  std::unordered_set<std::string> read;
+  for (auto& [i, r] : replaced_) {
+    for (auto& in : r.first.inputs) read.insert(input_node_name(in));
+    for (auto& h : r.second)
+      for (auto& in : h.inputs) read.insert(input_node_name(in));
+  }
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (removed_[i] || nodes[i].op != "Const" || uses_[i].empty()) continue;
+    if (removed_[i] || nodes[i].op != "Const" || uses_[i].empty() || read.count(nodes[i].name)) continue;
     bool dead = true;
     for (auto& u : uses_[i])
       if (u.node < 0 || !removed_[size_t(u.node)]) dead = false;

@@ -128,8 +128,10 @@ void split_bias(Body& b, const std::string& x, const std::vector<size_t>& cone, 
     for (int k = 0; k < 2; ++k) {
       auto s = b.shape(ins[size_t(k)]);
       auto xs = b.shape(ins[size_t(1 - k)]);
-      if (b.is_param(ins[size_t(k)]) && s && s->dims.size() == 1 && xs && !xs->dims.empty() &&
-          xs->dims.back() == s->dims[0]) {
+      // a vector added to x: broadcast over x's last axis (a last axis of 1 would make the fused op fail
+      // loudly on the bias length, never compute something else)
+      if (b.is_param(ins[size_t(k)]) && s && s->dims.size() == 1 &&
+          (!xs || (!xs->dims.empty() && (xs->dims.back() < 0 || xs->dims.back() == s->dims[0])))) {
         *h = ins[size_t(1 - k)];
         *bias = ins[size_t(k)];
         break;
