@@ -262,3 +262,4 @@ def test_tflite_converter_switch_is_still_there():
     assert hasattr(converter, "_experimental_lower_tensor_list_ops")
     compat_tf.keep_tensor_lists(converter)
     assert converter._experimental_lower_tensor_list_ops is False  # noqa: SLF001
+    assert compat_tf.float_norm_quantizer(converter), compat_tf.float_norm_quantizer(converter).reason

@@ -19,6 +19,11 @@
                     gone, the fused op is used (XLA then reports that it cannot compile it).
   transform_graph() tensorflow.python.util._pywrap_transform_graph.TransformGraphWithStringInputs: the
                     Graph Transform Tool's passes tfforge has no native version of.
+  float_norm_quantizer(converter)
+                    tensorflow.lite.python.convert.mlir_quantize(..., denylisted_nodes=...) with the
+                    converter's _experimental_calibrate_only / _experimental_disable_per_channel and the
+                    interpreter's _get_ops_details / _get_tensor_details: int8 export that keeps the
+                    decomposed norms in float32. When gone, they are quantized with the rest.
   keep_tensor_lists(converter)
                     TFLiteConverter._experimental_lower_tensor_list_ops = False: TensorList ops stay
                     Flex ops with --select-tf-ops. When gone, the converter lowers them (and may fail
@@ -201,3 +206,37 @@ def _once(feature: Feature, slower: str) -> None:
     if feature.name not in _logged:
         _logged.add(feature.name)
         fallback(feature, slower)
+
+
+@functools.cache
+def _mlir_quantize() -> Feature:
+    return _private_function("tensorflow.lite.python.convert", "mlir_quantize")
+
+
+def float_norm_quantizer(converter) -> Feature:
+    """mlir_quantize, when it and the converter and interpreter internals it is used with are all there."""
+    feature = _mlir_quantize()
+    if not feature:
+        return feature
+    params = _params(feature.value) or []
+    lacking = [p for p in ("disable_per_channel", "input_data_type", "output_data_type", "denylisted_nodes")
+               if p not in params]
+    if lacking:
+        return missing(feature.name, f"no {', '.join(lacking)} argument")
+    for attr in ("_experimental_calibrate_only", "_experimental_disable_per_channel"):
+        if not hasattr(converter, attr):
+            return missing(f"TFLiteConverter.{attr}", "gone from this TensorFlow")
+    interpreter_class = _interpreter_class()
+    for attr in ("_get_ops_details", "_get_tensor_details"):
+        if not callable(getattr(interpreter_class, attr, None)):
+            return missing(f"{interpreter_class.__module__}.Interpreter.{attr}", "gone from this runtime")
+    return feature
+
+
+def _interpreter_class():
+    """The Interpreter class litert_delegation._interpreter picks: ai-edge-litert's, else tf.lite's."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = _tf().lite.Interpreter
+    return Interpreter

@@ -161,7 +161,13 @@ def _float_nodes(calibrated: bytes) -> list:
 def _int8_with_float_norms(converter, t) -> bytes:
     """Full-integer quantization as TFLiteConverter does it (calibrate, then the MLIR quantizer), with the
     rewritten tfforge ops left in float32: the quantizer puts DEQUANTIZE / QUANTIZE around them."""
-    from tensorflow.lite.python.convert import mlir_quantize
+    from tfforge._compat import fallback
+    from tfforge._compat.tf import float_norm_quantizer
+    feature = float_norm_quantizer(converter)
+    if not feature:
+        fallback(feature, "int8 export quantizes the norms and GELU with the rest")
+        return converter.convert()
+    mlir_quantize = feature.value
     converter._experimental_calibrate_only = True  # noqa: SLF001
     calibrated = converter.convert()
     return mlir_quantize(calibrated, disable_per_channel=converter._experimental_disable_per_channel,  # noqa: SLF001
