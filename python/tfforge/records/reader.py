@@ -173,15 +173,33 @@ class ReadIterator(Iterator):
             return _layout.assemble(self.spec, self.features, out, rows, segments, self.strict)
         return {name: _column(v, s, self.spec[name], rows) for name, (v, s) in out.items()}
 
+    def _entries(self):
+        return (self.spec.to_native(self.features) if self._plain
+                else _layout.decoder_entries(self.spec, self.features))
+
     def _decoder(self):
-        entries = (self.spec.to_native(self.features) if self._plain
-                   else _layout.decoder_entries(self.spec, self.features))
-        return _native.ExampleDecoder(entries, self.strict)
+        return _native.ExampleDecoder(self._entries(), self.strict)
 
     def _generate(self):
-        if not self.ordered and len(self.paths) > 1 and self.workers > 1:
+        _native.keep_freed_memory()  # see cc/python/bind_records_pipeline.cc
+        if self.workers > 1 and not self.ordered and len(self.paths) > 1:
             yield from self._generate_unordered()
-            return
+        elif self.workers > 1 and not self.skip_corrupt:
+            yield from self._generate_pipelined()
+        else:
+            yield from self._generate_sequential()
+
+    def _generate_pipelined(self):
+        """Whole batches decoded on the workers, ahead of the caller, taken in order
+        (cc/record/batch_pipeline.h): the same batches as one worker gives."""
+        pipe = _native.BatchPipeline(self.paths, self.compression, self.verify, self._entries(), self.strict,
+                                     self.batch_size, self.workers)
+        while (got := pipe.next()) is not None:
+            yield self._columns(*got)
+
+    def _generate_sequential(self):
+        """One thread reads; with workers > 1 (recovery mode) each batch's records are decoded in slices on
+        the workers (cc/record/parallel_decode.h), so skipped records are listed as one worker lists them."""
         decoder = self._decoder()
         for path in self.paths:
             reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
@@ -291,7 +309,7 @@ def workers_arg(workers) -> int:
 
 
 def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = True, skip_corrupt: bool = False,
-         compression="auto", features=None, strict: bool = True, workers: int | None = 1,
+         compression="auto", features=None, strict: bool = True, workers: int | None = None,
          ordered: bool = True) -> ReadIterator:
     """Reads Examples as batches: an iterator of {name: column} dicts of up to ``batch_size`` rows.
 
@@ -312,11 +330,11 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     selects a subset. ``verify`` checks every record's data CRC. ``skip_corrupt`` skips damaged
     records instead of raising CorruptRecordError and lists them in ``.skipped`` of the iterator.
 
-    Decoding runs on ``workers`` threads (``None``: every core this process may use), each batch's
-    records split between them, so rows come in file order and the batches are the same as with one
-    worker. The default is one worker: on the shared 2-core machine where it was measured, splitting
-    each batch across cores was slower than decoding straight from the reader (docs/records.md). ``ordered=False`` instead reads whole files on the workers at once and yields batches as
-    they are done (each file's last batch may be short): faster with many small shards, order not kept.
+    Decoding runs on ``workers`` threads (default ``None``: every core this process may use). The files
+    are read as one stream of records and cut into batches as one thread cuts them; each batch is decoded
+    whole on a worker while earlier ones are handed out, and batches come in file order, the same as with
+    ``workers=1`` (rows, batch boundaries, the first error). ``ordered=False`` instead reads whole files
+    on the workers at once and yields batches as they are done (each file's last batch may be short).
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise SpecError(f"batch_size must be an integer of at least 1, not {batch_size!r}")

@@ -1,0 +1,103 @@
+// Ordered parallel reading: record files -> batches of decoded columns, in file order, each batch decoded
+// on its own worker thread while the caller consumes earlier ones.
+//
+// The files are one stream of records: batch k holds records [k * batch_size, (k + 1) * batch_size) of
+// it (batches span file boundaries), exactly what reading on one thread gives. A worker takes the next
+// batch's records from the shared reader position (framing and CRCs, copied into the batch's own
+// buffer), lets go of the reader and decodes them into a decoder of its own; the caller takes finished
+// batches strictly in order. Reading runs ahead of the caller by a bounded number of batches, so memory
+// stays a few batches whatever the file sizes. Errors come in record order: a batch whose records hold
+// a bad one (or whose reading failed) raises when the caller reaches it, after every earlier batch.
+// No recovery mode here (skip_corrupt changes batch boundaries; see parallel_decode.h for that).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "record/compression.h"
+#include "record/example_decoder.h"
+#include "record/parallel_decode.h"
+#include "record/record_reader.h"
+
+namespace tfforge::record {
+
+class BatchPipeline {
+ public:
+  // Where a batch's rows come from: rows from `row` on are records from `record` on of file `file`.
+  struct Segment {
+    int64_t row;
+    size_t file;
+    int64_t record;
+  };
+  struct Batch {
+    std::unique_ptr<ExampleDecoder> dec;  // holds the batch's rows; hand it back with recycle()
+    std::vector<Segment> segments;
+  };
+
+  // compression: nullopt = each file's own, detected when it is opened (detect_compression).
+  BatchPipeline(std::vector<std::string> paths, std::optional<Compression> compression, ReaderOptions options,
+                std::vector<FeatureSpec> spec, bool strict, int64_t batch_size, int workers);
+  ~BatchPipeline();  // stops the workers and waits for them
+  BatchPipeline(const BatchPipeline&) = delete;
+  BatchPipeline& operator=(const BatchPipeline&) = delete;
+
+  // Waits up to `ms` milliseconds for the next batch. Returns true when it is decided: *out holds it
+  // (out->dec null at the end of the data), or its error is thrown. False: not ready yet, ask again.
+  bool next(Batch* out, int ms);
+  // Returns a batch's decoder (its columns taken) for reuse.
+  void recycle(std::unique_ptr<ExampleDecoder> dec);
+  const std::vector<std::string>& paths() const { return paths_; }
+
+ private:
+  struct Job {
+    RecordChunk chunk;
+    std::vector<Segment> segments;
+    std::exception_ptr read_error;  // reading stopped here (after the chunk's records)
+  };
+  struct Done {
+    std::unique_ptr<ExampleDecoder> dec;
+    std::vector<Segment> segments;
+    std::exception_ptr error;
+  };
+  void work();
+  // Reads the next batch's records (the caller holds read_m_); false when nothing is left to read.
+  bool read_job(Job* job);
+  std::unique_ptr<ExampleDecoder> take_decoder();
+
+  std::vector<std::string> paths_;
+  std::optional<Compression> compression_;
+  ReaderOptions options_;
+  std::vector<FeatureSpec> spec_;
+  bool strict_;
+  int64_t batch_size_;
+  size_t ahead_;  // batches read but not yet taken, at most
+
+  std::mutex read_m_;  // reader state and sequence numbers
+  std::unique_ptr<RecordReader> reader_;
+  size_t file_ = 0;
+  int64_t file_records_ = 0;  // records read from the current file
+  int64_t next_seq_ = 0;
+  bool reading_done_ = false;  // under both mutexes: set while holding read_m_ and m_
+
+  std::mutex m_;  // results, the consumer position, the decoder pool, stopping
+  std::condition_variable ready_, space_;
+  std::map<int64_t, Done> done_;
+  int64_t taken_ = 0;
+  size_t in_flight_ = 0;  // batches claimed by workers and not yet taken
+  int64_t last_seq_ = -1;  // the batch that ended the data (empty, short or failed), once known
+  bool finished_ = false;  // the caller has had the last batch or an error
+  bool stop_ = false;
+  std::vector<std::unique_ptr<ExampleDecoder>> pool_;
+  std::vector<ExampleDecoder::ColumnSizes> sizes_;  // of the first full batch: new decoders reserve as much
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tfforge::record
