@@ -17,9 +17,10 @@ BatchPipeline::BatchPipeline(std::vector<std::string> paths, std::optional<Compr
       batch_size_(std::max<int64_t>(batch_size, 1)) {
   options_.skip_corrupt = false;
   workers = std::max(workers, 1);
-  ahead_ = size_t(workers + 1);  // each in flight holds a decoder and its columns: keep them few
-  threads_.reserve(size_t(workers));
-  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  ahead_ = size_t(workers + 2);  // each in flight holds a decoder and its columns: a few
+  // The caller decodes too (in next()), so workers - 1 threads of our own.
+  threads_.reserve(size_t(workers - 1));
+  for (int i = 1; i < workers; ++i) threads_.emplace_back([this] { work(); });
 }
 
 BatchPipeline::~BatchPipeline() {
@@ -86,53 +87,58 @@ void BatchPipeline::recycle(std::unique_ptr<ExampleDecoder> dec) {
   pool_.push_back(std::move(dec));
 }
 
+bool BatchPipeline::work_one(Job& job, bool wait) {
+  {
+    std::unique_lock<std::mutex> lock(m_);
+    auto room = [&] { return stop_ || reading_done_ || in_flight_ < ahead_; };
+    if (wait) space_.wait(lock, room);
+    if (!room() || stop_ || reading_done_) return false;
+    ++in_flight_;
+  }
+  int64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(read_m_);
+    if (reading_done_) {
+      std::lock_guard<std::mutex> lock2(m_);
+      --in_flight_;
+      space_.notify_all();
+      return false;
+    }
+    seq = next_seq_++;
+    if (!read_job(&job)) {
+      std::lock_guard<std::mutex> lock2(m_);
+      reading_done_ = true;
+      last_seq_ = seq;
+    }
+  }
+  space_.notify_all();  // workers waiting for room see that reading is done
+  Done d;
+  d.dec = take_decoder();
+  try {
+    size_t seg = 0;
+    for (size_t i = 0; i < job.chunk.size(); ++i) {
+      while (seg + 1 < job.segments.size() && job.segments[seg + 1].row <= int64_t(i)) ++seg;
+      d.dec->decode(job.chunk.at(i), RecordContext{&paths_[job.segments[seg].file], job.chunk.index[i],
+                                                    job.chunk.offset[i]});
+    }
+  } catch (...) {
+    d.error = std::current_exception();  // the first bad record of the batch: it comes before any read error
+  }
+  if (!d.error) d.error = job.read_error;
+  d.segments = std::move(job.segments);
+  job.segments = {};
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    if (sizes_.empty() && d.dec->rows() == batch_size_) sizes_ = d.dec->sizes();
+    done_.emplace(seq, std::move(d));
+  }
+  ready_.notify_all();
+  return true;
+}
+
 void BatchPipeline::work() {
   Job job;  // its record buffer is reused from batch to batch
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(m_);
-      space_.wait(lock, [&] { return stop_ || reading_done_ || in_flight_ < ahead_; });
-      if (stop_ || reading_done_) return;
-      ++in_flight_;
-    }
-    int64_t seq;
-    {
-      std::lock_guard<std::mutex> lock(read_m_);
-      if (reading_done_) {
-        std::lock_guard<std::mutex> lock2(m_);
-        --in_flight_;
-        space_.notify_all();
-        return;
-      }
-      seq = next_seq_++;
-      if (!read_job(&job)) {
-        std::lock_guard<std::mutex> lock2(m_);
-        reading_done_ = true;
-        last_seq_ = seq;
-      }
-    }
-    space_.notify_all();  // workers waiting for room see that reading is done
-    Done d;
-    d.dec = take_decoder();
-    try {
-      size_t seg = 0;
-      for (size_t i = 0; i < job.chunk.size(); ++i) {
-        while (seg + 1 < job.segments.size() && job.segments[seg + 1].row <= int64_t(i)) ++seg;
-        d.dec->decode(job.chunk.at(i), RecordContext{&paths_[job.segments[seg].file], job.chunk.index[i],
-                                                      job.chunk.offset[i]});
-      }
-    } catch (...) {
-      d.error = std::current_exception();  // the first bad record of the batch: it comes before any read error
-    }
-    if (!d.error) d.error = job.read_error;
-    d.segments = std::move(job.segments);
-    job.segments = {};
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      if (sizes_.empty() && d.dec->rows() == batch_size_) sizes_ = d.dec->sizes();
-      done_.emplace(seq, std::move(d));
-    }
-    ready_.notify_all();
+  while (work_one(job, true)) {
   }
 }
 
@@ -146,7 +152,16 @@ bool BatchPipeline::next(Batch* out, int ms) {
       out->segments.clear();
       return true;
     }
-    if (!ready_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return done_.count(taken_) > 0; })) return false;
+    while (!done_.count(taken_)) {
+      // Not decoded yet: decode a batch here rather than sleep (a thread woken on a busy machine can
+      // wait milliseconds for a core, for every batch); wait only when there is nothing left to take on.
+      lock.unlock();
+      const bool worked = work_one(own_job_, false);
+      lock.lock();
+      if (!worked && !done_.count(taken_) &&
+          !ready_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return done_.count(taken_) > 0; }))
+        return false;
+    }
     auto it = done_.find(taken_);
     d = std::move(it->second);
     done_.erase(it);

@@ -2,7 +2,8 @@
 // on its own worker thread while the caller consumes earlier ones.
 //
 // The files are one stream of records: batch k holds records [k * batch_size, (k + 1) * batch_size) of
-// it (batches span file boundaries), exactly what reading on one thread gives. A worker takes the next
+// it (batches span file boundaries), exactly what reading on one thread gives. The caller is one of the
+// `workers`: while the batch it wants is not ready it decodes one itself. A worker takes the next
 // batch's records from the shared reader position (framing and CRCs, copied into the batch's own
 // buffer), lets go of the reader and decodes them into a decoder of its own; the caller takes finished
 // batches strictly in order. Reading runs ahead of the caller by a bounded number of batches, so memory
@@ -68,6 +69,9 @@ class BatchPipeline {
     std::exception_ptr error;
   };
   void work();
+  // Claims, reads and decodes the next batch into `job`; false when there is none to take on (reading
+  // is done, the pipeline stops, or - without `wait` - no room ahead of the caller).
+  bool work_one(Job& job, bool wait);
   // Reads the next batch's records (the caller holds read_m_); false when nothing is left to read.
   bool read_job(Job* job);
   std::unique_ptr<ExampleDecoder> take_decoder();
@@ -97,6 +101,7 @@ class BatchPipeline {
   bool stop_ = false;
   std::vector<std::unique_ptr<ExampleDecoder>> pool_;
   std::vector<ExampleDecoder::ColumnSizes> sizes_;  // of the first full batch: new decoders reserve as much
+  Job own_job_;  // the caller's, when it decodes in next()
   std::vector<std::thread> threads_;
 };
 
