@@ -176,7 +176,19 @@ def test_errors_mid_stream_come_after_the_same_batches(files, tmp_path):
     truncated = str(tmp_path / "truncated.tfrecord")
     open(truncated, "wb").write(open(files[1], "rb").read()[:-7])
     malformed = _write(str(tmp_path / "malformed.tfrecord"), [1, 2, -1, 3], extra=b"\x0a\xff\xff")
-    for paths in ([files[0], damaged, files[2]], [files[0], truncated, files[2]], [files[0], malformed]):
+    header = str(tmp_path / "header.tfrecord")  # a length CRC broken: the 301st record's header
+    data = bytearray(open(files[1], "rb").read())
+    at = 0
+    for _ in range(300):
+        at += 16 + int.from_bytes(data[at:at + 8], "little")
+    data[at + 9] ^= 0x01
+    open(header, "wb").write(bytes(data))
+    huge = str(tmp_path / "huge.tfrecord")  # a length past the end of the file
+    data = bytearray(open(files[1], "rb").read())
+    data[at:at + 12] = (1 << 40).to_bytes(8, "little") + bytes(4)
+    open(huge, "wb").write(bytes(data))
+    for paths in ([files[0], damaged, files[2]], [files[0], truncated, files[2]], [files[0], malformed],
+                  [files[0], header], [header, files[0]], [huge]):
         for batch_size in (128, 1000):
             want = _batches(paths, batch_size=batch_size, workers=1)
             assert want[1] is not None

@@ -58,10 +58,28 @@ class BatchPipeline {
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
+  // A growable byte buffer that is not zero-filled (it is read into).
+  struct Bytes {
+    std::unique_ptr<uint8_t[]> data;
+    size_t size = 0, cap = 0;
+    void grow_to(size_t n);  // capacity for n bytes, contents kept
+  };
+  // Where a record of a job lies: in `raw` (uncompressed files, read straight into it; its data CRC
+  // still to check when verifying) or in `chunk` (records a RecordReader gave, copied).
+  struct Rec {
+    bool raw;
+    size_t start, size;
+    uint32_t crc;
+  };
   struct Job {
+    Bytes raw;
     RecordChunk chunk;
+    std::vector<Rec> recs;
+    std::vector<int64_t> index;
+    std::vector<uint64_t> offset;
     std::vector<Segment> segments;
-    std::exception_ptr read_error;  // reading stopped here (after the chunk's records)
+    std::exception_ptr read_error;  // reading stopped here (after the job's records)
+    size_t size() const { return recs.size(); }
   };
   struct Done {
     std::unique_ptr<ExampleDecoder> dec;
@@ -74,6 +92,14 @@ class BatchPipeline {
   bool work_one(Job& job, bool wait);
   // Reads the next batch's records (the caller holds read_m_); false when nothing is left to read.
   bool read_job(Job* job);
+  // Appends the next record of the open uncompressed file to job->raw; false at its end. Framing is
+  // checked here; anything wrong is raised by replay().
+  bool read_raw_record(Job* job, size_t* parsed);
+  // Makes n bytes from `parsed` available in job->raw; false if the file ends first.
+  bool fill_raw(Job* job, size_t parsed, size_t n);
+  // Raises the error RecordReader raises at record `record` of file `file` (reading it again from the
+  // start): the fast path's problems get exactly the slow path's messages.
+  [[noreturn]] void replay(size_t file, int64_t record) const;
   std::unique_ptr<ExampleDecoder> take_decoder();
 
   std::vector<std::string> paths_;
@@ -85,7 +111,11 @@ class BatchPipeline {
   size_t ahead_;  // batches read but not yet taken, at most
 
   std::mutex read_m_;  // reader state and sequence numbers
-  std::unique_ptr<RecordReader> reader_;
+  std::unique_ptr<RecordReader> reader_;  // a compressed file
+  int fd_ = -1;                            // an uncompressed file, read straight into jobs
+  uint64_t file_size_ = 0, file_read_ = 0, file_parsed_ = 0;  // bytes of it: in all, read, parsed
+  Bytes carry_;                            // read beyond the last job's records: the next job's start
+  size_t record_hint_ = 0;                 // size of a record seen (read-ahead)
   size_t file_ = 0;
   int64_t file_records_ = 0;  // records read from the current file
   int64_t next_seq_ = 0;
