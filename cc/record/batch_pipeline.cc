@@ -111,7 +111,7 @@ bool BatchPipeline::read_raw_record(Job* job, size_t* parsed) {
 }
 
 bool BatchPipeline::read_job(Job* job) {
-  job->chunk.clear();
+  job->copied.clear();
   job->raw.size = 0;
   job->recs.clear();
   job->index.clear();
@@ -164,10 +164,10 @@ bool BatchPipeline::read_job(Job* job) {
         ++file_;
         continue;
       }
-      if (job->chunk.arena.capacity() == 0)  // room for a batch of records like the first, not grown by doubling
-        job->chunk.arena.reserve(size_t(batch_size_) * (s.size + s.size / 8 + 64));
-      job->recs.push_back({false, job->chunk.arena.size(), s.size, 0});
-      job->chunk.arena.insert(job->chunk.arena.end(), s.data, s.data + s.size);
+      if (job->copied.capacity() == 0)  // room for a batch of records like the first, not grown by doubling
+        job->copied.reserve(size_t(batch_size_) * (s.size + s.size / 8 + 64));
+      job->recs.push_back({false, job->copied.size(), s.size, 0});
+      job->copied.insert(job->copied.end(), s.data, s.data + s.size);
       job->index.push_back(reader_->index());
       job->offset.push_back(reader_->offset());
       ++file_records_;
@@ -233,7 +233,7 @@ bool BatchPipeline::work_one(Job& job, bool wait) {
     for (size_t i = 0; i < job.size(); ++i) {
       while (seg + 1 < job.segments.size() && job.segments[seg + 1].row <= int64_t(i)) ++seg;
       const Rec& r = job.recs[i];
-      const uint8_t* data = (r.raw ? job.raw.data.get() : job.chunk.arena.data()) + r.start;
+      const uint8_t* data = (r.raw ? job.raw.data.get() : job.copied.data()) + r.start;
       if (r.raw && options_.verify && crc32c::mask(crc32c::value(data, r.size)) != r.crc)
         replay(job.segments[seg].file, job.index[i]);  // bad data CRC: raised as the reader raises it
       d.dec->decode(wire::Span{data, r.size}, RecordContext{&paths_[job.segments[seg].file], job.index[i], job.offset[i]});

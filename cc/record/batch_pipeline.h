@@ -4,11 +4,15 @@
 // The files are one stream of records: batch k holds records [k * batch_size, (k + 1) * batch_size) of
 // it (batches span file boundaries), exactly what reading on one thread gives. The caller is one of the
 // `workers`: while the batch it wants is not ready it decodes one itself. A worker takes the next
-// batch's records from the shared reader position (framing and CRCs, copied into the batch's own
-// buffer), lets go of the reader and decodes them into a decoder of its own; the caller takes finished
+// batch's records from the shared reader position (an uncompressed file is read straight into the
+// batch's own buffer and only its framing is checked there; a compressed one goes through a
+// RecordReader and its records are copied), lets go of the reader, checks the data CRCs and decodes the
+// records into a decoder of its own; the caller takes finished
 // batches strictly in order. Reading runs ahead of the caller by a bounded number of batches, so memory
 // stays a few batches whatever the file sizes. Errors come in record order: a batch whose records hold
 // a bad one (or whose reading failed) raises when the caller reaches it, after every earlier batch.
+// Problems the direct path finds (framing, data CRC) are raised by reading the file again through a
+// RecordReader up to that record, so messages, record indexes and offsets are the reader's.
 // No recovery mode here (skip_corrupt changes batch boundaries; see parallel_decode.h for that).
 #pragma once
 
@@ -25,7 +29,6 @@
 
 #include "record/compression.h"
 #include "record/example_decoder.h"
-#include "record/parallel_decode.h"
 #include "record/record_reader.h"
 
 namespace tfforge::record {
@@ -65,7 +68,7 @@ class BatchPipeline {
     void grow_to(size_t n);  // capacity for n bytes, contents kept
   };
   // Where a record of a job lies: in `raw` (uncompressed files, read straight into it; its data CRC
-  // still to check when verifying) or in `chunk` (records a RecordReader gave, copied).
+  // still to check when verifying) or in `copied` (records a RecordReader gave).
   struct Rec {
     bool raw;
     size_t start, size;
@@ -73,7 +76,7 @@ class BatchPipeline {
   };
   struct Job {
     Bytes raw;
-    RecordChunk chunk;
+    std::vector<uint8_t> copied;
     std::vector<Rec> recs;
     std::vector<int64_t> index;
     std::vector<uint64_t> offset;
