@@ -193,6 +193,9 @@ def test_errors_mid_stream_come_after_the_same_batches(files, tmp_path):
             want = _batches(paths, batch_size=batch_size, workers=1)
             assert want[1] is not None
             assert _batches(paths, batch_size=batch_size, workers=3) == want
+    # Without CRC checks the damaged record is decoded as it is, by both paths alike.
+    unchecked = _batches([files[0], damaged, files[2]], batch_size=128, workers=1, verify=False)
+    assert _batches([files[0], damaged, files[2]], batch_size=128, workers=3, verify=False) == unchecked
 
 
 def test_a_file_removed_before_its_turn_fails_after_the_earlier_batches(files, tmp_path):
