@@ -72,11 +72,6 @@ def _ckpt_import(d):
     assert cli_main(["ckpt", "import", npz, os.path.join(d, "m")]) == 0
 
 
-def _convert_splice(d):
-    # the native writer behind `convert`/`freeze` to .pb (FrozenGraph.write_pb)
-    _native.splice_consts_to_file(GRAPH, [], os.path.join(d, "out.pb"))
-
-
 def _savedmodel_dir(d):
     # the directory writer behind `convert --to savedmodel` and ops.save_saved_model
     with _io.atomic_directory(os.path.join(d, "sm")) as tmp:
@@ -86,13 +81,12 @@ def _savedmodel_dir(d):
 
 # writer -> (the outputs it makes, whether they are directories)
 WRITERS = {
-    "graph save .pb": (_graph_pb, ["out.pb"], False),
+    "graph save .pb": (_graph_pb, ["out.pb"], False),  # also `convert`/`freeze` to .pb (FrozenGraph.write_pb)
     "graph save .pbtxt": (_graph_pbtxt, ["out.pbtxt"], False),
     "graph to-text": (_to_text, ["out.pbtxt"], False),
     "ckpt write": (_ckpt_write, ["m.index", "m.data-00000-of-00001"], False),
     "ckpt edit": (_ckpt_edit, ["m.index", "m.data-00000-of-00001"], False),
     "ckpt import": (_ckpt_import, ["m.index", "m.data-00000-of-00001"], False),
-    "convert splice": (_convert_splice, ["out.pb"], False),
     "savedmodel directory": (_savedmodel_dir, ["sm"], True),
 }
 
