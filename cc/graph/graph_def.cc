@@ -212,6 +212,15 @@ bool Node::erase_attr(const std::string& key) {
   return false;
 }
 
+Node parse_node_def(Span raw, uint64_t base, const Source& src) { return parse_node(raw, base, src); }
+
+std::string encode_node_def(const Node& n) {
+  std::string out;
+  StringSink sink(&out);
+  write_node(sink, n);
+  return out;
+}
+
 std::string input_node_name(const std::string& input) {
   size_t b = is_control_input(input) ? 1 : 0;
   size_t colon = input.find(':', b);

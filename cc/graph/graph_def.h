@@ -120,6 +120,12 @@ class GraphDef {
   mutable bool index_valid_ = false;
 };
 
+// One NodeDef's wire bytes <-> Node: the parser GraphDef::parse uses (errors name `src` and the
+// offset `base` of raw), and the encoding the writer emits. For NodeDefs outside a GraphDef's node
+// list, such as the bodies of library functions (FunctionDef.node_def).
+Node parse_node_def(Span raw, uint64_t base, const Source& src);
+std::string encode_node_def(const Node& n);
+
 // The node name an input refers to: "^a" -> "a", "a:1" -> "a".
 std::string input_node_name(const std::string& input);
 inline bool is_control_input(const std::string& input) { return !input.empty() && input[0] == '^'; }

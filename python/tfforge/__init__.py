@@ -7,3 +7,11 @@ Importing ``tfforge`` itself imports no TensorFlow.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # tfforge.optimize(src, dst, ...) without importing anything heavy when tfforge is imported
+    if name == "optimize":
+        from tfforge.optimizer import optimize
+        return optimize
+    raise AttributeError(f"module 'tfforge' has no attribute {name!r}")
