@@ -24,6 +24,13 @@
                     converter's _experimental_calibrate_only / _experimental_disable_per_channel and the
                     interpreter's _get_ops_details / _get_tensor_details: int8 export that keeps the
                     decomposed norms in float32. When gone, they are quantized with the rest.
+  dataset_source()  tensorflow.python.data.ops.dataset_ops.DatasetSource: wraps the variant of tfforge's
+                    native tf.data source op (TfforgeRecordBatchDataset) as a tf.data.Dataset. When
+                    gone, records.dataset reads with TFRecordDataset + the TfforgeParseExampleBatch op.
+  interpreter_nodes(interp)
+                    the LiteRT/TFLite Interpreter's _get_ops_details(): its node list after delegation,
+                    DELEGATE nodes included, which is how much XNNPack took can be counted. When gone,
+                    the export reports no delegation count (tests fail: they need it).
   keep_tensor_lists(converter)
                     TFLiteConverter._experimental_lower_tensor_list_ops = False: TensorList ops stay
                     Flex ops with --select-tf-ops. When gone, the converter lowers them (and may fail
@@ -240,3 +247,35 @@ def _interpreter_class():
     except ImportError:
         Interpreter = _tf().lite.Interpreter
     return Interpreter
+
+
+@functools.cache
+def dataset_source() -> Feature:
+    name = "tensorflow.python.data.ops.dataset_ops.DatasetSource"
+    _tf()
+    try:
+        from tensorflow.python.data.ops import dataset_ops
+    except ImportError as exc:
+        return missing(name, str(exc))
+    source = getattr(dataset_ops, "DatasetSource", None)
+    if not isinstance(source, type):
+        return missing(name, "gone from this TensorFlow")
+    return Feature(name, True, value=source)
+
+
+@functools.cache
+def _interpreter_nodes(interpreter_class) -> Feature:
+    name = f"{interpreter_class.__module__}.Interpreter._get_ops_details"
+    if not callable(getattr(interpreter_class, "_get_ops_details", None)):
+        return missing(name, "gone from this runtime")
+    return Feature(name, True)
+
+
+def interpreter_nodes(interp) -> list | None:
+    """The interpreter's nodes after delegation (dicts with op_name, index, inputs, outputs), or None
+    (logged once) when this runtime no longer lists them."""
+    feature = _interpreter_nodes(type(interp))
+    if not feature:
+        _once(feature, "how much XNNPack takes is not reported")
+        return None
+    return interp._get_ops_details()  # noqa: SLF001 - checked above

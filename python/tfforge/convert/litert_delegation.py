@@ -50,14 +50,18 @@ def _interpreter(path_or_bytes):
         return tf().lite.Interpreter(**kwargs), "tf.lite"
 
 
-def xnnpack_delegation(path_or_bytes) -> Delegation:
-    """Loads the model with XNNPack applied (as LiteRT does by default on CPU) and counts what it took.
+def xnnpack_delegation(path_or_bytes) -> Delegation | None:
+    """Loads the model with XNNPack applied (as LiteRT does by default on CPU) and counts what it took;
+    None when the runtime cannot list its nodes (tfforge._compat.tf.interpreter_nodes).
     Raises what the interpreter raises when it cannot load the model (e.g. unresolved custom ops)."""
+    from tfforge._compat.tf import interpreter_nodes
     from tfforge._tf import native_stderr_quiet
     with native_stderr_quiet():
         interp, name = _interpreter(path_or_bytes)
         interp.allocate_tensors()
-    ops = interp._get_ops_details()  # noqa: SLF001 - the interpreter's own node list, DELEGATE nodes included
+    ops = interpreter_nodes(interp)
+    if ops is None:
+        return None
     delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
     originals = [op for op in ops if op["op_name"] != "DELEGATE"]
     producer = {int(t): op["index"] for op in originals for t in op["outputs"] if t >= 0}

@@ -252,6 +252,8 @@ def _notes(data: bytes, kept, inputs, quantize, decomposed) -> list:
         delegation = xnnpack_delegation(data)
     except (ImportError, RuntimeError, ValueError):  # Flex or custom ops: no interpreter here runs it
         return notes
+    if delegation is None:
+        return notes
     text = delegation.summary()
     open_dims = [i for i in inputs if any(d is None for d in i.shape)]
     if not delegation.whole and open_dims:

@@ -86,8 +86,7 @@ def parse_batch(serialized, spec, *, features=None, varlen: str = "ragged"):
 def _native_source(tf, filenames, spec: Spec, attrs: dict, defaults: list, batch_size: int, drop_remainder: bool,
                    compression: str, verify: bool, workers: int):
     """A tf.data source of the ops' flat outputs per batch (TfforgeRecordBatchDataset)."""
-    from tensorflow.python.data.ops import dataset_ops
-
+    from tfforge._compat.tf import dataset_source
     from tfforge.ops._loader import load_library
 
     rows = batch_size if drop_remainder else None
@@ -99,7 +98,7 @@ def _native_source(tf, filenames, spec: Spec, attrs: dict, defaults: list, batch
     specs += [tf.TensorSpec([2], tf.int64) for _ in attrs["sparse_keys"]]
     element_spec = tuple(specs)
 
-    class _Source(dataset_ops.DatasetSource):
+    class _Source(dataset_source().value):
         def __init__(self):
             variant = load_library().tfforge_record_batch_dataset(
                 filenames, dense_defaults=defaults, batch_size=batch_size, drop_remainder=drop_remainder,
