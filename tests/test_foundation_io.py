@@ -125,17 +125,25 @@ def test_text_mode_and_complete_after_commit(tmp_path):
 
 
 def test_native_failure_keeps_the_old_file_and_leaves_nothing(tmp_path):
-    """A conversion error in the C++ writer (weights for a node the graph lacks) after bytes were
-    written: the old output stays and the temporary file is removed."""
-    from tfforge import _native
+    """A failure in the C++ graph writer after its bytes were written (the graph's source file changed
+    meanwhile, found before the commit): the old output stays and the temporary file is removed."""
+    import numpy as np
+
+    from tfforge import graph
+    from tfforge.errors import GraphError
+    src = tmp_path / "src.pb"
+    big = graph.Graph.from_bytes(GRAPH)
+    big.replace_with_const("a", np.zeros(5 << 20, np.float32), borrow=True)  # 20 MB: memory-mapped when read
+    big.save(str(src))
+    g = graph.load(str(src))
     out = tmp_path / "frozen.pb"
     out.write_bytes(b"old")
-    import numpy as np
-    payload = [("missing_node", 1, [1], np.zeros(1, np.float32).tobytes())]  # 1: DT_FLOAT
-    with pytest.raises(Exception):
-        _native.splice_consts_to_file(GRAPH, payload, str(out))
+    with open(src, "ab") as f:
+        f.write(GRAPH)
+    with pytest.raises(GraphError, match="changed"):
+        g.save(str(out))
     assert out.read_bytes() == b"old"
-    assert leftovers(tmp_path) == ["frozen.pb"]
+    assert leftovers(tmp_path) == ["frozen.pb", "src.pb"]
 
 
 @pytest.mark.parametrize("write", WRITERS)

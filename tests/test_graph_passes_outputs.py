@@ -80,3 +80,63 @@ def test_inspect_freeze_and_convert_agree_on_a_tf1_control_flow_model(tmp_path):
     d, _, _ = tf1_checkpoint()
     choices = _choices(d, tmp_path)
     assert all(found == ["y"] for found in choices.values()), choices
+
+
+def _io(report) -> tuple[list[str], list[str]]:
+    """(inputs, outputs) an inspect report names: a SavedModel's serving_default keys, a Keras file's
+    input and output layers, a graph's placeholders and detected outputs."""
+    sig = (report.get("signatures") or {}).get("serving_default")
+    if sig:
+        return sorted(sig["inputs"]), sorted(sig["outputs"])
+    if report.get("kind") == "keras":  # config.json's [name, node, tensor] entries, or one of them bare
+        layers = [report[k] if isinstance(report[k][0], str) else None for k in ("inputs", "outputs")]
+        return tuple([entry[0]] if entry else [e[0] for e in report[k]]
+                     for entry, k in zip(layers, ("inputs", "outputs")))
+    return [i["name"] for i in report["inputs"]], [o["name"] for o in report["outputs"]]
+
+
+def _tf1_model():
+    d, _, _ = tf1_checkpoint()
+    return d, os.path.join(tf.train.latest_checkpoint(d) + ".meta")
+
+
+def _keras_model():
+    from test_convert_models import keras_mlp_path
+    path = keras_mlp_path()
+    path = path[0] if isinstance(path, tuple) else path
+    return path, path
+
+
+def _savedmodel():
+    from test_convert_models import savedmodel_two_signatures
+    path = savedmodel_two_signatures()[0]
+    return path, path
+
+
+def _frozen_pb():
+    d, _, _ = tf1_checkpoint()
+    pb = os.path.join(tempfile.mkdtemp(prefix="tfforge-agree-"), "frozen.pb")
+    freeze(d, pb, outputs="y")
+    return pb, pb
+
+
+@pytest.mark.parametrize("model", [_tf1_model, _savedmodel, _keras_model, _frozen_pb],
+                         ids=["tf1", "savedmodel", "keras", "frozen_pb"])
+def test_inspect_freeze_and_convert_agree_on_inputs_and_outputs(tmp_path, model):
+    """The same model through inspect, freeze, convert and the verify runner: one set of input and
+    output names (node names; a SavedModel's signature keys, which freeze and convert name nodes after)."""
+    from tfforge.convert import convert
+    src, inspect_src = model()
+    frozen = freeze(src, tmp_path / "frozen.pb")
+    convert(src, str(tmp_path / "converted.pb"), verify=False)
+    runner = open_runner(src)
+    choices = {
+        "inspect": _io(inspect(inspect_src)),
+        "freeze": (sorted(frozen.inputs), sorted(o.split(":")[0] for o in frozen.outputs)),
+        "inspect frozen": _io(inspect(str(tmp_path / "frozen.pb"))),
+        "convert": _io(inspect(str(tmp_path / "converted.pb"))),
+        "verify runner": (sorted(i.name.split(":")[0] for i in runner.inputs),
+                          sorted(o.split(":")[0] for o in runner.outputs)),
+    }
+    choices = {k: tuple(sorted(v) for v in pair) for k, pair in choices.items()}
+    assert len(set(map(repr, choices.values()))) == 1, choices

@@ -144,7 +144,7 @@ uint64_t node_size(const Node& n) {
   if (!n.op.empty()) s += field_size(kNodeOp, n.op.size());
   for (auto& in : n.inputs) s += field_size(kNodeInput, in.size());
   if (!n.device.empty()) s += field_size(kNodeDevice, n.device.size());
-  for (auto& a : n.attrs) s += field_size(kNodeAttr, field_size(1, a.key.size()) + field_size(2, a.value.size));
+  for (auto& a : n.attrs) s += field_size(kNodeAttr, field_size(1, a.key.size()) + field_size(2, a.size()));
   for (auto& e : n.extra) s += e.size;
   return s;
 }
@@ -159,9 +159,11 @@ void write_node(Sink& out, const Node& n) {
   for (auto& in : n.inputs) out.string_field(kNodeInput, in);
   if (!n.device.empty()) out.string_field(kNodeDevice, n.device);
   for (auto& a : n.attrs) {
-    out.header(kNodeAttr, field_size(1, a.key.size()) + field_size(2, a.value.size));
+    out.header(kNodeAttr, field_size(1, a.key.size()) + field_size(2, a.size()));
     out.string_field(1, a.key);
-    out.bytes_field(2, a.value.data, a.value.size);
+    out.header(2, a.size());
+    out.put(a.value.data, a.value.size);
+    if (a.tail.size) out.put(a.tail);
   }
   for (auto& e : n.extra) out.put(e);
 }
@@ -187,9 +189,17 @@ void Node::set_attr(const std::string& key, Span value) {
   for (auto& a : attrs)
     if (a.key == key) {
       a.value = value;
+      a.tail = Span{};
       return;
     }
-  attrs.push_back({key, value});
+  attrs.push_back({key, value, Span{}});
+}
+
+Span attr_bytes(const Attr& a, std::string* scratch) {
+  if (!a.tail.size) return a.value;
+  scratch->assign(reinterpret_cast<const char*>(a.value.data), a.value.size);
+  scratch->append(reinterpret_cast<const char*>(a.tail.data), a.tail.size);
+  return Span{reinterpret_cast<const uint8_t*>(scratch->data()), scratch->size()};
 }
 
 bool Node::erase_attr(const std::string& key) {

@@ -20,8 +20,16 @@ using wire::Span;
 
 struct Attr {
   std::string key;
-  Span value;  // AttrValue wire bytes
+  Span value;  // AttrValue wire bytes; with a tail, only their head
+  // Bytes that follow `value` in the AttrValue encoding, borrowed from the caller (a Const's weights,
+  // spliced in by replace_with_const): written straight from their buffer, never copied.
+  Span tail;
+  uint64_t size() const { return value.size + tail.size; }
 };
+
+// An attr's whole AttrValue as one span: `a.value` itself, or, for an attr with a tail, a copy of
+// head and tail in `*scratch`.
+Span attr_bytes(const Attr& a, std::string* scratch);
 
 struct Node {
   Span raw;            // the original NodeDef encoding; written verbatim while !dirty
@@ -73,6 +81,8 @@ class GraphDef {
 
   // Bytes created by edits (re-encoded attrs, new tensors) must outlive the graph and its copies.
   Span own(std::string bytes);
+  // Keeps a borrowed buffer (an attr tail's owner) alive as long as the graph and its copies.
+  void hold(std::shared_ptr<const void> owner) { keep_.push_back(std::move(owner)); }
 
   // name -> index into nodes; rebuilt on demand after edits that change names or order.
   const std::unordered_map<std::string, size_t>& index() const;

@@ -126,7 +126,8 @@ std::vector<std::string> called_functions(const GraphDef& g, const std::vector<b
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (!from_nodes[i]) continue;
     refs.push_back(g.nodes[i].op);
-    for (auto& a : g.nodes[i].attrs) collect_attr_funcs(a.value, refs);
+    for (auto& a : g.nodes[i].attrs)
+      if (!a.tail.size) collect_attr_funcs(a.value, refs);  // a spliced tensor calls no function
   }
   std::vector<std::string> out;
   std::unordered_set<std::string> seen;

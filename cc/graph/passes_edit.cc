@@ -71,9 +71,12 @@ TFFORGE_GRAPH_PASS(rename_attribute) {
     if (op != "*" && op != n.op) continue;
     const Attr* a = n.attr(from);
     if (!a || from == to) continue;
-    Span value = a->value;
+    Attr moved = *a;
     n.erase_attr(from);
-    if (!n.attr(to)) n.set_attr(to, value);  // a map insert: an existing attribute of the new name wins
+    if (!n.attr(to)) {  // a map insert: an existing attribute of the new name wins
+      moved.key = to;
+      n.attrs.push_back(std::move(moved));
+    }
   }
 }
 

@@ -119,6 +119,8 @@ namespace {
 // Ops whose nodes must stay separate even when identical: they hold state, have side effects,
 // are fed by name, or carry TF1 control-flow frames. (TensorFlow asks its op registry whether an op is
 // stateful and merges everything else, Placeholders included.)
+bool same_span(Span a, Span b) { return a.size == b.size && (!a.size || std::memcmp(a.data, b.data, a.size) == 0); }
+
 bool never_merge(const std::string& op) {
   static const std::unordered_set<std::string> exact = {
       "Placeholder", "PlaceholderWithDefault", "PlaceholderV2", "VarHandleOp", "ReadVariableOp", "Enter",
@@ -165,7 +167,8 @@ TFFORGE_GRAPH_PASS(merge_duplicate_nodes) {
     for (auto& in : inputs[i]) v = (v * 1000003) ^ (cls[in.src] * 2 + in.control) ^ (h(in.port) << 1);
     size_t a = 0;  // attributes as a set: + does not depend on their order
     for (auto& at : node.attrs)
-      a += h(at.key) * 7 + h(std::string_view(reinterpret_cast<const char*>(at.value.data), at.value.size));
+      a += h(at.key) * 7 + h(std::string_view(reinterpret_cast<const char*>(at.value.data), at.value.size)) +
+           h(std::string_view(reinterpret_cast<const char*>(at.tail.data), at.tail.size)) * 3;
     return v ^ a;
   };
   auto same = [&](size_t i, size_t j) {
@@ -178,8 +181,7 @@ TFFORGE_GRAPH_PASS(merge_duplicate_nodes) {
     }
     for (auto& x : a.attrs) {
       const Attr* y = b.attr(x.key);
-      if (!y || y->value.size != x.value.size || (x.value.size && std::memcmp(y->value.data, x.value.data, x.value.size)))
-        return false;
+      if (!y || !same_span(y->value, x.value) || !same_span(y->tail, x.tail)) return false;
     }
     return true;
   };

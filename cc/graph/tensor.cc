@@ -146,6 +146,51 @@ std::string encode_tensor_attr(int dtype, const std::vector<int64_t>& dims, cons
   });
 }
 
+std::string encode_tensor_attr_head(int dtype, const std::vector<int64_t>& dims, size_t n) {
+  uint64_t payload = n ? field_size(kTensorContent, n) : 0;
+  return tensor_attr(dtype, dims, payload, [&](Sink& s) {
+    if (n) s.header(kTensorContent, n);
+  });
+}
+
+std::string encode_type_list_attr(const std::vector<int>& dtypes) {
+  std::string packed;
+  StringSink ps(&packed);
+  for (int t : dtypes) ps.varint(uint64_t(t));
+  std::string list;
+  StringSink ls(&list);
+  if (!dtypes.empty()) ls.bytes_field(kAttrType, packed.data(), packed.size());
+  std::string out;
+  StringSink sink(&out);
+  sink.bytes_field(kAttrList, list.data(), list.size());
+  return out;
+}
+
+std::vector<int> attr_type_list(Span s) {
+  std::vector<int> out;
+  Reader r(s);
+  uint32_t f;
+  WireType w;
+  while (r.next(&f, &w)) {
+    if (f != kAttrList || w != wire::kLengthDelimited) {
+      r.skip(w);
+      continue;
+    }
+    Reader lr(r.bytes());
+    while (lr.next(&f, &w)) {
+      if (f == kAttrType && w == wire::kLengthDelimited) {
+        Reader pr(lr.bytes());
+        while (!pr.done()) out.push_back(int(pr.varint()));
+      } else if (f == kAttrType && w == wire::kVarint) {
+        out.push_back(int(lr.varint()));
+      } else {
+        lr.skip(w);
+      }
+    }
+  }
+  return out;
+}
+
 std::string encode_string_tensor_attr(const std::vector<int64_t>& dims, const std::vector<std::string>& values) {
   uint64_t payload = 0;
   for (auto& v : values) payload += field_size(kTensorStringVal, v.size());

@@ -55,6 +55,13 @@ uint32_t attr_kind(wire::Span attr_value);
 std::string encode_type_attr(int dtype);
 // AttrValue{tensor: TensorProto{dtype, shape, tensor_content}}
 std::string encode_tensor_attr(int dtype, const std::vector<int64_t>& dims, const void* content, size_t n);
+// The same encoding without its last `n` bytes (the content), for a caller that writes those from
+// their own buffer.
+std::string encode_tensor_attr_head(int dtype, const std::vector<int64_t>& dims, size_t n);
+// AttrValue{list: {type: [...]}}
+std::string encode_type_list_attr(const std::vector<int>& dtypes);
+// The types of an AttrValue{list: {type: ...}} (packed or not); empty for any other attr.
+std::vector<int> attr_type_list(wire::Span attr_value);
 // AttrValue{tensor: TensorProto{dtype: DT_STRING, shape, string_val...}}
 std::string encode_string_tensor_attr(const std::vector<int64_t>& dims, const std::vector<std::string>& values);
 // AttrValue{shape: ...}

@@ -9,8 +9,10 @@
 #include "error.h"
 #include "graph/containers.h"
 #include "graph/events.h"
+#include "graph/freeze.h"
 #include "graph/graph_def.h"
 #include "graph/mapped_file.h"
+#include "graph/names.h"
 #include "graph/passes.h"
 #include "graph/tensor.h"
 #include "python/buffer.h"
@@ -87,9 +89,9 @@ const Attr& attr_at(const GraphDef& g, const std::string& node, const std::strin
   return *a;
 }
 
-// The TensorProto inside a node's AttrValue.tensor.
-Span tensor_of(const GraphDef& g, const std::string& node, const std::string& key) {
-  wire::Reader r(attr_at(g, node, key).value);
+// The TensorProto inside a node's AttrValue.tensor (`scratch` holds it when the attr has a tail).
+Span tensor_of(const GraphDef& g, const std::string& node, const std::string& key, std::string* scratch) {
+  wire::Reader r(attr_bytes(attr_at(g, node, key), scratch));
   uint32_t f;
   wire::WireType w;
   Span tensor;
@@ -130,16 +132,8 @@ py::object shape_object(const Shape& s) {
   return s.unknown_rank ? py::object(py::none()) : py::object(py::tuple(py::cast(s.dims)));
 }
 
-Node const_node(GraphDef& g, const Node& old, int dtype, Span value) {
-  Node c;
-  c.dirty = true;
-  c.name = old.name;
-  c.op = "Const";
-  c.device = old.device;
-  c.attrs.push_back({"dtype", g.own(encode_type_attr(dtype))});
-  c.attrs.push_back({"value", value});
-  return c;
-}
+// An attr with a tail is a spliced tensor: its kind is known without joining head and tail.
+uint32_t kind_of(const Attr& a) { return a.tail.size ? uint32_t(kAttrTensor) : attr_kind(a.value); }
 
 }  // namespace
 
@@ -160,28 +154,34 @@ TFFORGE_BINDINGS(graph) {
       .def("attr_kinds", [](const GraphDef& g, const std::string& node) {
         return reading(g, [&] {
           py::list out;
-          for (auto& a : node_at(g, node).attrs) out.append(py::make_tuple(a.key, attr_kind(a.value)));
+          for (auto& a : node_at(g, node).attrs) out.append(py::make_tuple(a.key, kind_of(a)));
           return out;
         });
       }, "[(key, AttrValue oneof field number)]")
       .def("attr_value", [](const GraphDef& g, const std::string& node, const std::string& key) {
-        return reading(g, [&] { return tfforge::py::decode_message("tensorflow.AttrValue", attr_at(g, node, key).value); });
+        return reading(g, [&] {
+          std::string scratch;
+          return tfforge::py::decode_message("tensorflow.AttrValue", attr_bytes(attr_at(g, node, key), &scratch));
+        });
       }, "The AttrValue decoded into a dict")
       .def("attr_bytes", [](const GraphDef& g, const std::string& node, const std::string& key) {
         return reading(g, [&] {
-          Span v = attr_at(g, node, key).value;
+          std::string scratch;
+          Span v = attr_bytes(attr_at(g, node, key), &scratch);
           return py::bytes(reinterpret_cast<const char*>(v.data), v.size);
         });
       })
       .def("tensor_info", [](const GraphDef& g, const std::string& node, const std::string& key) {
         return reading(g, [&] {
-          TensorView t = parse_tensor(tensor_of(g, node, key));
+          std::string scratch;
+          TensorView t = parse_tensor(tensor_of(g, node, key, &scratch));
           return py::make_tuple(t.dtype, shape_object(t.shape), tensor_payload_bytes(t));
         });
       }, "(dtype, shape, payload bytes) of a tensor attr, without copying it")
       .def("tensor", [](const GraphDef& g, const std::string& node, const std::string& key) {
         return reading(g, [&] {
-          Span tensor_bytes = tensor_of(g, node, key);
+          std::string scratch;
+          Span tensor_bytes = tensor_of(g, node, key, &scratch);
           TensorView t = parse_tensor(tensor_bytes);
           py::dict out;
           out["dtype"] = t.dtype;
@@ -205,7 +205,8 @@ TFFORGE_BINDINGS(graph) {
             if (n.op != "Const") continue;
             const Attr* a = n.attr("value");
             if (!a) continue;
-            wire::Reader r(a->value);
+            std::string scratch;
+            wire::Reader r(attr_bytes(*a, &scratch));
             uint32_t f;
             wire::WireType w;
             while (r.next(&f, &w)) {
@@ -274,25 +275,35 @@ TFFORGE_BINDINGS(graph) {
         });
       })
       .def("replace_with_const", [](GraphDef& g, const std::string& name, int dtype, std::vector<int64_t> dims,
-                                    const py::object& data) {
-        auto view = tfforge::py::byte_view(data);
+                                    const py::object& data, bool borrow) {
+        Span content;
+        std::shared_ptr<const void> owner = hold_buffer(data, &content);
         editing(g, [&] {
-          Node& n = node_at(g, name);
-          Span value;
-          {
-            py::gil_scoped_release release;
-            value = g.own(encode_tensor_attr(dtype, dims, view.data(), view.size()));
-          }
-          n = const_node(g, n, dtype, value);
+          py::gil_scoped_release release;
+          replace_with_const(g, name, dtype, dims, content, borrow ? owner : nullptr);
         });
-      }, py::arg("name"), py::arg("dtype"), py::arg("dims"), py::arg("data"))
+      }, py::arg("name"), py::arg("dtype"), py::arg("dims"), py::arg("data"), py::arg("borrow") = false,
+         "Makes node `name` a Const of the buffer's bytes; borrow=True keeps the buffer and writes from it "
+         "without copying (it must not change while the graph lives)")
       .def("replace_with_string_const", [](GraphDef& g, const std::string& name, std::vector<int64_t> dims,
                                            std::vector<std::string> values) {
+        editing(g, [&] { replace_with_string_const(g, name, dims, values); });
+      })
+      .def("rewrite_variable_readers", [](GraphDef& g, std::vector<std::pair<std::string, int>> frozen) {
+        editing(g, [&] { rewrite_variable_readers(g, frozen); });
+      }, py::arg("frozen"), "[(variable node, dtype)] now Consts: their readers become plain ops (cc/graph/freeze.h)")
+      .def("rename_nodes", [](GraphDef& g, std::unordered_map<std::string, std::string> renames) {
         editing(g, [&] {
-          Node& n = node_at(g, name);
-          n = const_node(g, n, 7, g.own(encode_string_tensor_attr(dims, values)));
+          for (auto& [from, to] : renames) {
+            if (g.find(from) < 0) throw Error("GraphError", "no such node in the graph").at_node(from);
+            if (g.find(to) >= 0 && !renames.count(to)) throw Error("GraphError", "a node of this name exists already").at_node(to);
+          }
+          rename_nodes(g, renames);
         });
-      });
+      }, py::arg("renames"), "Renames nodes and every reference to them (inputs, colocation)")
+      .def("add_identity", [](GraphDef& g, const std::string& name, const std::string& input, int dtype) {
+        editing(g, [&] { add_identity(g, name, input, dtype); });
+      }, py::arg("name"), py::arg("input"), py::arg("dtype"));
 
   m.def("graph_from_file", [](const std::string& path) {
     auto f = MappedFile::open(path);

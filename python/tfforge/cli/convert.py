@@ -43,6 +43,9 @@ def register(subparsers):
     p.add_argument("--keep-tfforge-ops", action="store_true",
                    help="do not rewrite tfforge's custom ops into built-in ops before TFLite conversion "
                         "(needs --allow-custom-ops: they become custom ops a runtime must provide)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME=]D0,D1,...",
+                   help="TFLite: pin an input's shape (repeat per input; no NAME for a one-input model), so every "
+                        "tensor is static and LiteRT's XNNPack delegate can take the whole graph")
     p.add_argument("--no-verify", action="store_true", help="skip the parity check")
     p.add_argument("--keep-failed", action="store_true",
                    help="keep DST when the conversion or its parity check fails (removed by default)")
@@ -74,7 +77,7 @@ def _convert(convert, args):
         representative=args.representative, select_tf_ops=args.select_tf_ops, allow_custom_ops=args.allow_custom_ops,
         decompose=not args.keep_tfforge_ops, safe_mode=not args.unsafe, graph=args.graph, meta=args.meta,
         clear_devices=args.clear_devices, variables=args.variables, exclude_variables=args.exclude_variables,
-        initializer_nodes=args.initializer_nodes, keep_failed=args.keep_failed)
+        initializer_nodes=args.initializer_nodes, keep_failed=args.keep_failed, input_shapes=args.input_shape or None)
 
 
 def _report(result, args) -> int:

@@ -10,7 +10,7 @@ from tfforge import formats
 from tfforge.convert import graph_edit
 from tfforge.convert.frozen import FrozenGraph
 from tfforge.errors import ConversionError
-from tfforge.graph.outputs import detect_outputs
+from tfforge.graph.outputs import VARIABLE_OPS, detect_outputs, node_of
 
 
 @dataclass
@@ -76,38 +76,35 @@ def load_frozen(src: str, *, outputs=None, inputs=None, signature: str | None = 
         if outputs or inputs:
             _restrict(frozen, outputs, inputs, src)
     if clear_devices:
-        graph_edit.clear_devices(frozen.graph_def)
+        frozen.graph = graph_edit.clear_devices(frozen.graph)
     frozen.source_format = kind
     return frozen
 
 
 def _graph_only(src, outputs, inputs) -> FrozenGraph:
     """A GraphDef without a checkpoint: pruned (and cut at --inputs) as asked."""
-    from tfforge.convert.frozen import read_graph_def
-    graph_def = read_graph_def(src)
+    from tfforge.convert.frozen import load_graph
+    graph = load_graph(src)
     notes = []
-    if any(n.op in graph_edit.VARIABLE_OPS for n in graph_def.node):
+    if any(n.op in VARIABLE_OPS for n in graph.nodes):
         notes.append("the graph has variables; give their checkpoint as SRC and this graph with --graph")
     if not outputs:
-        outputs = detect_outputs(graph_def)
+        outputs = detect_outputs(graph)
         notes.append(f"detected outputs: {', '.join(outputs)}")
-    if inputs:
-        graph_edit.cut_inputs(graph_def, inputs)
-    graph_def = graph_edit.prune(graph_def, outputs)
-    inputs = inputs or [n.name for n in graph_def.node if n.op == "Placeholder"]
-    return FrozenGraph(graph_def, {}, inputs=[graph_edit.node_of(i) for i in inputs],
+    graph = graph_edit.prune(graph, outputs, inputs)
+    inputs = inputs or [n.name for n in graph.nodes if n.op == "Placeholder"]
+    return FrozenGraph(graph, {}, inputs=[node_of(i) for i in inputs],
                        outputs=[o if ":" in o else o + ":0" for o in outputs], notes=notes)
 
 
 def _restrict(frozen: FrozenGraph, outputs, inputs, src):
     """--outputs / --inputs on a Keras or SavedModel source: prune to the named nodes."""
     if inputs:
-        graph_edit.cut_inputs(frozen.graph_def, inputs)
-        frozen.inputs = [graph_edit.node_of(i) for i in inputs]
+        frozen.inputs = [node_of(i) for i in inputs]
     if outputs:
         frozen.outputs = [o if ":" in o else o + ":0" for o in outputs]
-    frozen.graph_def = graph_edit.prune(frozen.graph_def, frozen.outputs)
-    kept = {n.name for n in frozen.graph_def.node}
+    frozen.graph = graph_edit.prune(frozen.graph, frozen.outputs, inputs)
+    kept = {n.name for n in frozen.graph.nodes}
     frozen.weights = {k: v for k, v in frozen.weights.items() if k in kept}
     frozen.inputs = [i for i in frozen.inputs if i in kept]
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from tfforge import formats
 from tfforge._io import atomic_directory
-from tfforge.convert.frozen import write_graph_def
 from tfforge.errors import ConversionError
 from tfforge.graph.outputs import detect_outputs
 
@@ -107,23 +106,24 @@ def checkpoint_to_savedmodel(src, dst, *, graph=None, meta=None, inputs=None, ou
     from tfforge.convert.checkpoint_source import load_graph
     t = tf()
     v1 = t.compat.v1
-    prefix, graph_def, meta_graph = load_graph(src, graph, meta)
+    prefix, native_graph = load_graph(src, graph, meta)
     if not outputs:
-        outputs = detect_outputs(graph_def)
+        outputs = detect_outputs(native_graph)
         if not outputs:
             raise ConversionError("found no output nodes; name them with --outputs", path=prefix)
     if not inputs:
-        inputs = [n.name for n in graph_edit.prune(graph_def, outputs).node if n.op == "Placeholder"]
+        inputs = [n.name for n in graph_edit.prune(native_graph, outputs).nodes if n.op == "Placeholder"]
         if not inputs and not signatures:
             raise ConversionError(f"no Placeholder feeds the outputs {', '.join(outputs)}, so the SavedModel "
                                   "signature would have no inputs; name the input tensors with --inputs (any "
                                   "tensor can be fed)", path=prefix)
     g = t.Graph()
     with g.as_default():
-        if meta_graph is not None:
+        if native_graph.meta:
+            meta_graph = v1.MetaGraphDef.FromString(native_graph.meta_graph_bytes())
             saver = v1.train.import_meta_graph(meta_graph, clear_devices=clear_devices)
         else:
-            v1.import_graph_def(graph_def, name="")
+            v1.import_graph_def(v1.GraphDef.FromString(native_graph.to_bytes()), name="")
             saver = v1.train.Saver(var_list=v1.global_variables() or None) if v1.global_variables() else None
     sigs = _signatures(signatures, inputs, outputs)
     _check_signatures(sigs)
@@ -144,11 +144,12 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
             quantize: str = "none", representative: str | None = None, select_tf_ops: bool = False,
             allow_custom_ops: bool = False, decompose: bool = True, safe_mode: bool = True, graph: str | None = None,
             meta: str | None = None, clear_devices: bool = False, variables=None, exclude_variables=None,
-            initializer_nodes=None, keep_failed: bool = False) -> ConvertResult:
+            initializer_nodes=None, keep_failed: bool = False, input_shapes=None) -> ConvertResult:
     """Converts SRC to DST; `to` defaults from DST's extension (.pb -> frozen, .pbtxt, .tflite, a
     name without an extension -> savedmodel). Runs verify(SRC, DST) unless verify=False; an int8
     export is checked on its calibration data. When anything fails, DST is removed again unless
-    keep_failed=True."""
+    keep_failed=True. `input_shapes` ({name: shape}, or one shape) pins a TFLite export's input
+    dimensions, so every tensor is static (see tflite_export)."""
     src, dst = os.fspath(src), os.fspath(dst)
     to = to or _target_from_name(dst)
     if to not in TARGETS:
@@ -157,13 +158,20 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
     check_options(quantize, representative)
     if to != "tflite" and quantize != "none":
         raise ConversionError(f"--quantize applies to TFLite exports, not --to {to}")
+    tflite_only = {"--allow-custom-ops": allow_custom_ops, "--keep-tfforge-ops": not decompose,
+                   "--select-tf-ops": select_tf_ops, "--input-shape": bool(input_shapes)}
+    misplaced = [flag for flag, given in tflite_only.items() if given]
+    if to != "tflite" and misplaced:
+        raise ConversionError(f"{', '.join(misplaced)} appl{'ies' if len(misplaced) == 1 else 'y'} to TFLite "
+                              f"exports (--to tflite or DST.tflite), not --to {to}")
     before = _identity(dst)
     try:
         return _convert(src, dst, to, verify=verify, samples=samples, data=data, inputs=inputs, outputs=outputs,
                         signature=signature, tags=tags, signatures=signatures, assets=assets, quantize=quantize,
                         representative=representative, select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops,
                         decompose=decompose, safe_mode=safe_mode, graph=graph, meta=meta, clear_devices=clear_devices,
-                        variables=variables, exclude_variables=exclude_variables, initializer_nodes=initializer_nodes)
+                        variables=variables, exclude_variables=exclude_variables, initializer_nodes=initializer_nodes,
+                        input_shapes=input_shapes)
     except BaseException as exc:
         if _identity(dst) not in (None, before):  # this run wrote DST (new, or replacing an older file)
             if keep_failed:
@@ -179,7 +187,7 @@ def convert(src, dst, to: str | None = None, *, verify: bool = True, samples: in
 
 def _convert(src, dst, to, *, verify, samples, data, inputs, outputs, signature, tags, signatures, assets, quantize,
              representative, select_tf_ops, allow_custom_ops, decompose, safe_mode, graph, meta, clear_devices,
-             variables, exclude_variables, initializer_nodes) -> ConvertResult:
+             variables, exclude_variables, initializer_nodes, input_shapes) -> ConvertResult:
     from tfforge.convert.api import _split, load_frozen
     inputs, outputs, tags = _split(inputs), _split(outputs), _split(tags) or ["serve"]
     kind = formats.CHECKPOINT if graph else formats.detect(src)
@@ -193,8 +201,8 @@ def _convert(src, dst, to, *, verify, samples, data, inputs, outputs, signature,
             raise ConversionError(f"--to {to} writes {'text' if text else 'binary'}; name the output "
                                   f"{'.pbtxt' if text else '.pb'}", path=dst)
         if kind in (formats.FROZEN, formats.PBTXT) and not (inputs or outputs):
-            from tfforge.convert.frozen import read_graph_def
-            write_graph_def(read_graph_def(src), dst)
+            from tfforge.convert.frozen import FrozenGraph, load_graph
+            FrozenGraph(load_graph(src)).write(dst)
         else:
             frozen = load_frozen(src, signature=signature, tags=tags, safe_mode=safe_mode, **freeze_opts)
             result.notes += frozen.notes
@@ -230,7 +238,8 @@ def _convert(src, dst, to, *, verify, samples, data, inputs, outputs, signature,
     else:
         from tfforge.convert.tflite_export import export_tflite
         export_tflite(src, dst, quantize=quantize, representative=representative, select_tf_ops=select_tf_ops,
-                      allow_custom_ops=allow_custom_ops, decompose=decompose, signature=signature, tags=tags,
+                      allow_custom_ops=allow_custom_ops, decompose=decompose, input_shapes=input_shapes,
+                      signature=signature, tags=tags,
                       safe_mode=safe_mode, frozen_options={k: v for k, v in freeze_opts.items() if v},
                       notes=result.notes)
     from tfforge.convert.verify import size_reduction

@@ -1,115 +1,82 @@
-"""FrozenGraph: a weightless GraphDef whose variable nodes are already Consts, plus the weights that
-fill them, as numpy arrays that are usually views of memory-mapped checkpoint or weights files.
-
-Writing a .pb streams the GraphDef bytes with each weight's bytes spliced in natively
-(cc/graph/convert_splice.cc), so the weights are read once from the mapped file and written once,
-without passing through a protobuf message or a TensorFlow variable."""
+"""FrozenGraph: a tfforge.graph.Graph whose variables are Consts, with the inputs and outputs a frozen
+model is used by. The Consts' weight bytes are borrowed (numpy arrays, usually views of memory-mapped
+checkpoint or weights files) and written by the graph engine's writer straight from those buffers, so
+they are read once and written once, never copied into a protobuf message."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfforge._io import write_bytes
-from tfforge.errors import ConversionError
+from tfforge.errors import ConversionError, GraphError
+from tfforge.graph.graph import Graph
+
+_TWO_GIB = 2**31
 
 
 @dataclass
 class FrozenGraph:
-    graph_def: object                      # tf.compat.v1.GraphDef; weight Consts lack their `value` attr
-    weights: dict = field(default_factory=dict)   # Const node name -> np.ndarray
-    inputs: list = field(default_factory=list)    # placeholder node names
-    outputs: list = field(default_factory=list)   # output tensor names ("node:0")
-    notes: list = field(default_factory=list)     # things the user should know (printed by the CLI)
+    graph: Graph                                   # native graph, weights spliced into its Consts
+    weights: dict = field(default_factory=dict)    # Const node name -> np.ndarray (its bytes are the Const's)
+    inputs: list = field(default_factory=list)     # placeholder node names
+    outputs: list = field(default_factory=list)    # output tensor names ("node:0")
+    notes: list = field(default_factory=list)      # things the user should know (printed by the CLI)
     source_format: str = ""
 
     @property
     def weight_bytes(self) -> int:
         return sum(int(a.nbytes) for a in self.weights.values())
 
-    def _native_and_python_consts(self):
-        from tfforge._tf import tf
-        native, python = [], {}
-        for name, array in self.weights.items():
-            if array.dtype.kind in "OUS" or not array.flags.c_contiguous:
-                python[name] = array
-                continue
-            dtype = tf().as_dtype(array.dtype).as_datatype_enum
-            native.append((name, dtype, [int(d) for d in array.shape], array.reshape(-1).view(np.uint8)))
-        return native, python
-
-    def _skeleton_bytes(self, python_consts) -> bytes:
-        from tfforge._tf import tf
-        if not python_consts:
-            return self.graph_def.SerializeToString()
-        skeleton = tf().compat.v1.GraphDef()
-        skeleton.CopyFrom(self.graph_def)
-        for node in skeleton.node:
-            if node.name in python_consts:
-                node.attr["value"].tensor.CopyFrom(tf().make_tensor_proto(python_consts[node.name]))
-        return skeleton.SerializeToString()
-
-    def write_pb(self, path: str) -> int:
-        """Writes the binary GraphDef atomically; returns its size in bytes."""
-        from tfforge import _native
-        native, python = self._native_and_python_consts()
-        size = _native.splice_consts_to_file(self._skeleton_bytes(python), native, os.fspath(path))
-        if size >= 2**31:
+    def write(self, path: str) -> int:
+        """Writes the GraphDef atomically (.pbtxt / .txt as text, anything else binary); returns its size
+        in bytes."""
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if path.lower().endswith((".pbtxt", ".txt")):
+            from tfforge.graph import text
+            text.write_text(path, self.graph.to_bytes(), text.GRAPH_DEF)
+            return os.path.getsize(path)
+        self.graph._native.save(path)  # noqa: SLF001 (binary whatever the name: never a MetaGraphDef)
+        size = os.path.getsize(path)
+        if size >= _TWO_GIB:
             self.notes.append(f"{path} is {size / 2**30:.2f} GiB: TensorFlow's protobuf parser cannot load "
                               "GraphDefs of 2 GiB or more; keep the weights in a SavedModel instead")
         return size
 
+    write_pb = write
+
     def to_graph_def(self):
-        """The complete GraphDef as a TensorFlow proto (via the native writer and one parse)."""
+        """The complete GraphDef as a TensorFlow proto (for the TensorFlow-only steps: running it,
+        building a SavedModel, TFLite)."""
         from tfforge._tf import tf
-        with tempfile.TemporaryDirectory(prefix="tfforge-") as tmp:  # scratch, not an output
-            path = os.path.join(tmp, "frozen.pb")
-            self.write_pb(path)
-            graph_def = tf().compat.v1.GraphDef()
-            with open(path, "rb") as f:
-                graph_def.ParseFromString(f.read())
-        return graph_def
-
-    def write(self, path: str) -> int:
-        """.pbtxt -> text format, anything else -> binary."""
-        if os.fspath(path).lower().endswith((".pbtxt", ".txt")):
-            return write_graph_def(self.to_graph_def(), path)
-        return self.write_pb(path)
+        return tf().compat.v1.GraphDef.FromString(self.graph.to_bytes())
 
 
-def write_graph_def(graph_def, path: str) -> int:
-    """Writes a GraphDef proto as text (.pbtxt / .txt) or binary, atomically."""
-    from google.protobuf import text_format
+def load_graph(path: str) -> Graph:
+    """A binary or text GraphDef (told apart by content, whatever the file's name), natively."""
+    from tfforge import formats, graph
     path = os.fspath(path)
-    data = text_format.MessageToString(graph_def).encode() if path.lower().endswith((".pbtxt", ".txt")) \
-        else graph_def.SerializeToString()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_bytes(path, data)
-    return len(data)
-
-
+    try:
+        kind = formats.detect(path)
+        if kind not in (formats.GRAPHDEF, formats.GRAPHDEF_TEXT):
+            raise ConversionError(f"not a GraphDef (this is a {kind} file)", path=path)
+        return graph.load(path)
+    except GraphError as exc:
+        raise ConversionError(f"not a valid GraphDef: {exc.message}", path=path) from None
 
 
 def read_graph_def(path: str):
-    """Reads a binary or text GraphDef (told apart by content, whatever the file's name)."""
-    from google.protobuf import text_format
-    from tfforge import formats
+    """A binary or text GraphDef file as a TensorFlow proto (read natively, parsed once by protobuf)."""
     from tfforge._tf import tf
-    graph_def = tf().compat.v1.GraphDef()
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        if formats.is_text(path):
-            text_format.Merge(data.decode("utf-8"), graph_def)
-        else:
-            graph_def.ParseFromString(data)
-    except Exception as exc:
-        raise ConversionError(f"not a valid GraphDef: {exc}", path=path) from None
-    return graph_def
+    return tf().compat.v1.GraphDef.FromString(load_graph(path).to_bytes())
+
+
+def write_graph_def(graph_def, path: str) -> int:
+    """Writes a TensorFlow GraphDef proto as text (.pbtxt / .txt) or binary, atomically."""
+    frozen = FrozenGraph(Graph.from_bytes(graph_def.SerializeToString(), path=os.fspath(path)))
+    return frozen.write(path)
 
 
 def contiguous(array) -> np.ndarray:

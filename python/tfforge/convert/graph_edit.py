@@ -1,197 +1,137 @@
-"""Edits of weightless GraphDefs (protos of a few KB to MB): variables become Consts, the ops that read
-them become their plain forms, pruning to the outputs, device clearing. Output detection and the table
-of variable ops live in tfforge.graph.outputs, shared with `tfforge inspect`.
+"""The freeze steps on a tfforge.graph.Graph, each one native call: pruning to the outputs (and cutting
+at inputs), splicing weights into Consts (borrowed, not copied), turning the readers of frozen
+variables into plain ops, clearing devices. Output detection and the table of variable ops live in
+tfforge.graph.outputs, shared with `tfforge inspect`.
 
-Weight bytes never pass through here; they are spliced in natively when the graph is written
-(see frozen.py)."""
+TensorFlow is used for one step only, and only when the graph needs it: inlining functional control
+flow and function calls (Grappler), whose semantics tfforge does not reimplement."""
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+import logging
+from collections import defaultdict
 
-from tfforge.errors import ConversionError
-from tfforge.graph.outputs import VARIABLE_OPS, node_of  # noqa: F401 (the convert package's table)
+import numpy as np
 
-RESOURCE = 20  # DT_RESOURCE
+from tfforge.errors import ConversionError, GraphError
+from tfforge.graph import dtypes
+from tfforge.graph.graph import Graph
+from tfforge.graph.outputs import VARIABLE_OPS, needs_variable, node_of  # noqa: F401 (the one table)
 
-# Ops that pass a variable (ref or resource handle) through unchanged; after freezing they carry the
-# value instead, so their T attr becomes the variable's dtype and their Ref form the plain one.
-_PASS_THROUGH = {"Identity", "Enter", "Exit", "Switch", "Merge", "NextIteration", "IdentityN"}
-_REF_TO_PLAIN = {"RefEnter": "Enter", "RefExit": "Exit", "RefSwitch": "Switch", "RefMerge": "Merge",
-                 "RefNextIteration": "NextIteration", "RefIdentity": "Identity", "RefSelect": "Select"}
+log = logging.getLogger("tfforge.convert")
 
-# Never part of an inference graph: ops that write or save variables.
-_TRAINING_OPS = {
-    "NoOp", "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp",
-    "AssignSubVariableOp", "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice",
-    "MergeV2Checkpoints", "ShardedFilename", "StringJoin", "ScalarSummary", "HistogramSummary",
-    "ImageSummary", "AudioSummary", "MergeSummary", "TensorSummary", "TensorSummaryV2", "WriteScalarSummary",
-    "IsVariableInitialized", "VarIsInitializedOp", "Const", "Placeholder", "PlaceholderWithDefault",
-    "VariableV2", "Variable", "VarHandleOp", "InitializeTableV2", "InitializeTableFromTextFileV2",
-}
-
-def consumers(graph_def):
-    out = defaultdict(list)
-    for node in graph_def.node:
-        for i, inp in enumerate(node.input):
-            out[node_of(inp)].append((node, i, inp.startswith("^")))
-    return out
+# Ops that read a frozen value as an ordinary input once the readers are rewritten.
+_VALUE_READERS = frozenset({"Identity", "GatherV2", "Shape", "Enter", "Exit", "Switch", "Merge", "NextIteration",
+                            "IdentityN"})
+# Ops that hand a resource handle on unchanged.
+_PASS_THROUGH = frozenset({"Identity", "IdentityN", "Enter", "Switch", "Merge", "NextIteration"})
+_FUNCTIONAL = frozenset({"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "PartitionedCall",
+                         "StatefulPartitionedCall"})
 
 
-def constify(node, dtype_enum: int) -> None:
-    """Turns `node` into a Const of dtype `dtype_enum` whose `value` attr is added when written."""
-    device = node.device
-    node.ClearField("input")
-    node.ClearField("attr")
-    node.op = "Const"
-    node.device = device
-    node.attr["dtype"].type = dtype_enum
-
-
-def rewrite_readers(graph_def, frozen: dict[str, int]) -> None:
-    """After `frozen` (node name -> dtype enum) became Consts, makes their readers read values:
-    ReadVariableOp -> Identity, ResourceGather -> GatherV2, VariableShape -> Shape, Ref* -> plain,
-    and pass-through ops (Identity, Enter, Switch, ...) carry the dtype instead of DT_RESOURCE."""
-    users = consumers(graph_def)
-    queue = deque(frozen.items())
-    seen = set(frozen)
-    added = []
-    while queue:
-        name, dtype = queue.popleft()
-        for node, index, control in users.get(name, ()):
-            if control or node.name in seen:
-                continue
-            op = node.op
-            if op == "ReadVariableOp":
-                node.op = "Identity"
-                del node.attr["dtype"]
-                node.attr["T"].type = dtype
-            elif op == "ResourceGather":
-                _gather(node, dtype, added)
-            elif op == "VariableShape":
-                node.op = "Shape"
-                node.attr["T"].type = dtype
-            elif op in _REF_TO_PLAIN or op in _PASS_THROUGH:
-                node.op = _REF_TO_PLAIN.get(op, op)
-                if op == "IdentityN":
-                    node.attr["T"].list.type[index] = dtype
-                    continue  # other outputs of IdentityN are not the variable
-                if node.attr["T"].type == RESOURCE:
-                    node.attr["T"].type = dtype
-                seen.add(node.name)
-                queue.append((node.name, dtype))
-            # Anything else (Assign*, saver ops) is training-only: pruning drops it, check_frozen
-            # reports it if an output still depends on it.
-    graph_def.node.extend(added)
-
-
-def _gather(node, dtype, added):
-    from tfforge._tf import tf
-    node.op = "GatherV2"
-    batch_dims = node.attr["batch_dims"].i if "batch_dims" in node.attr else 0
-    tindices = node.attr["Tindices"].type
-    for key in list(node.attr):
-        if key not in ("_class",):
-            del node.attr[key]
-    node.attr["Tparams"].type = dtype
-    node.attr["Tindices"].type = tindices
-    node.attr["Taxis"].type = 3  # DT_INT32
-    node.attr["batch_dims"].i = batch_dims
-    axis = tf().compat.v1.NodeDef(name=node.name + "/frozen_axis", op="Const", device=node.device)
-    axis.attr["dtype"].type = 3
-    axis.attr["value"].tensor.CopyFrom(tf().make_tensor_proto(0, dtype=tf().int32))
-    added.append(axis)
-    data_inputs = [i for i in node.input if not i.startswith("^")]
-    controls = [i for i in node.input if i.startswith("^")]
-    node.ClearField("input")
-    node.input.extend(data_inputs[:2] + [axis.name] + controls)
-
-
-def cut_inputs(graph_def, inputs: list[str]) -> None:
-    """Makes each named node a Placeholder (as strip_unused does), so pruning drops what fed it."""
-    by_name = {n.name: n for n in graph_def.node}
-    for name in inputs:
-        node = by_name.get(node_of(name))
-        if node is None:
-            raise ConversionError(f"--inputs names {name!r}, which is not a node of the graph", node=name)
-        if node.op in ("Placeholder", "PlaceholderWithDefault"):
-            if node.op == "PlaceholderWithDefault":
-                _to_placeholder(node, node.attr["dtype"].type, node.attr["shape"].shape)
-            continue
-        dtype = node.attr["dtype"].type if "dtype" in node.attr else node.attr["T"].type if "T" in node.attr else 0
-        if not dtype:
-            raise ConversionError("cannot make this node an input: it has no dtype or T attr", node=name)
-        shape = node.attr["_output_shapes"].list.shape[0] if "_output_shapes" in node.attr and \
-            node.attr["_output_shapes"].list.shape else None
-        _to_placeholder(node, dtype, shape)
-
-
-def _to_placeholder(node, dtype, shape):
-    """`shape`: a TensorShapeProto or None (unknown)."""
-    shape_copy = None
-    if shape is not None:
-        shape_copy = type(shape)()
-        shape_copy.CopyFrom(shape)
-    node.op = "Placeholder"
-    node.ClearField("input")
-    node.ClearField("attr")
-    node.attr["dtype"].type = dtype
-    if shape_copy is not None:
-        node.attr["shape"].shape.CopyFrom(shape_copy)
-
-
-def prune(graph_def, outputs: list[str]):
-    from tfforge._tf import tf
-    names = {n.name for n in graph_def.node}
-    missing = [o for o in outputs if node_of(o) not in names]
+def prune(graph: Graph, outputs: list[str], inputs: list[str] | None = None) -> Graph:
+    """The nodes the outputs need (through data and control inputs), in graph order, and the library
+    functions they call. Each of `inputs` becomes a Placeholder of its own dtype and declared shape (a
+    Placeholder stays as it is) and what fed it is dropped."""
+    missing = [o for o in outputs if node_of(o) not in graph]
     if missing:
         raise ConversionError(f"output node(s) not in the graph: {', '.join(missing)}", node=missing[0])
-    return tf().compat.v1.graph_util.extract_sub_graph(graph_def, [node_of(o) for o in outputs])
+    for name in inputs or []:
+        if node_of(name) not in graph:
+            raise ConversionError(f"--inputs names {name!r}, which is not a node of the graph", node=name)
+    try:
+        return graph.apply("strip_unused_nodes(type=auto, shape=auto)", inputs=[node_of(i) for i in inputs or []],
+                           outputs=[node_of(o) for o in outputs])
+    except GraphError as exc:
+        raise ConversionError(exc.message, path=exc.path, node=exc.node) from None
 
 
-def clear_devices(graph_def) -> None:
-    for node in graph_def.node:
-        node.device = ""
-    for fn in graph_def.library.function:
-        for node in fn.node_def:
-            node.device = ""
+def splice_weights(graph: Graph, weights: dict) -> dict[str, int]:
+    """Makes each named node (a variable, or a placeholder standing for one) a Const of its array, the
+    bytes borrowed from the array (a view of a mapped file stays a view), then rewrites the frozen
+    variables' readers (ReadVariableOp -> Identity, ResourceGather -> GatherV2, Ref* -> plain, ...).
+    Returns node -> dtype enum."""
+    frozen = {}
+    for name, array in weights.items():
+        array = np.asarray(array)
+        graph.replace_with_const(name, array if array.flags.c_contiguous else array.copy(order="C"), borrow=True)
+        frozen[name] = dtypes.from_numpy(array.dtype)
+    graph.rewrite_variable_readers(frozen)
+    return frozen
 
 
-def check_frozen(graph_def, frozen: set[str]) -> None:
+def check_frozen(graph: Graph, frozen, partitions: dict | None = None) -> None:
     """Raises when a kept node still treats a frozen variable as a variable (e.g. an output that
-    assigns to it)."""
-    for node in graph_def.node:
-        if node.op in ("Const",):
+    assigns to it). `partitions`: variable node -> partitioned tensor, named in the message."""
+    frozen = set(frozen)
+    for node in graph.nodes:
+        if node.op == "Const" or node.op in _VALUE_READERS:
             continue
-        for inp in node.input:
-            if not inp.startswith("^") and node_of(inp) in frozen and node.op not in \
-                    ("Identity", "GatherV2", "Shape", "Enter", "Exit", "Switch", "Merge", "NextIteration",
-                     "IdentityN") and not _reads_value(node):
-                raise ConversionError(f"op {node.op} writes or needs the variable {node_of(inp)!r}, which was "
-                                      "frozen into a constant; leave it out of the outputs or keep the variable "
-                                      "with --exclude-variables", node=node.name)
+        for inp in node.inputs:
+            if inp.startswith("^") or node_of(inp) not in frozen or not needs_variable(node.op):
+                continue
+            variable = node_of(inp)
+            what = f"the variable {variable!r}"
+            if partitions and variable in partitions:
+                what += f" (a partition of the partitioned variable {partitions[variable]!r})"
+            raise ConversionError(f"op {node.op} writes or needs {what}, which was frozen into a constant; leave it "
+                                  "out of the outputs or keep the variable with --exclude-variables", node=node.name)
 
 
-def _reads_value(node) -> bool:
-    # Any op not in the training set that takes a frozen tensor as plain input is an ordinary reader.
-    return node.op not in _TRAINING_OPS and not node.op.startswith(("Assign", "Resource", "Scatter", "Apply",
-                                                                    "SparseApply"))
+def clear_devices(graph: Graph) -> Graph:
+    return graph.apply("remove_device")
 
 
-_FUNCTIONAL = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase", "PartitionedCall",
-               "StatefulPartitionedCall"}
+def functional_ops_taking_variables(graph: Graph) -> list[str]:
+    """The functional ops (While, If, PartitionedCall ...) that take a resource variable's handle as an
+    input, directly or through Identity-like ops: their function bodies read the variable, so freezing
+    it needs the functions inlined. Functional ops fed only values (a TF1 ref variable's `read`) keep
+    working on the frozen Consts as they are."""
+    nodes = graph.nodes
+    users = defaultdict(list)
+    for n in nodes:
+        for i in n.inputs:
+            if not i.startswith("^"):
+                users[node_of(i)].append(n)
+    handles = {n.name for n in nodes if n.op == "VarHandleOp"}
+    stack = list(handles)
+    while stack:
+        for user in users.get(stack.pop(), ()):
+            if user.name not in handles and user.op in _PASS_THROUGH:
+                handles.add(user.name)
+                stack.append(user.name)
+    return sorted({n.op for n in nodes if n.op in _FUNCTIONAL and
+                   any(node_of(i) in handles for i in n.inputs if not i.startswith("^"))})
 
 
-def inline_functions(graph_def, fetches: list[str]):
+def fallback(notes: list | None, reason: str) -> None:
+    """Says why TensorFlow is imported: one logged line, and a note the CLI prints."""
+    log.info("%s", reason)
+    if notes is not None:
+        notes.append(reason)
+
+
+def inline_functions(graph: Graph, fetches: list[str], notes: list | None = None, *,
+                     every_functional_op: bool = False) -> Graph:
     """Grappler's function inlining and control-flow lowering (While -> Enter/Switch/Merge/Exit), so
     variables that functional ops take as inputs become ordinary graph edges before they are frozen.
-    A no-op for graphs without functional ops."""
-    if not any(n.op in _FUNCTIONAL for n in graph_def.node):
-        return graph_def
+    A no-op (and no TensorFlow import) unless a functional op takes a resource variable; with
+    every_functional_op (for TFLite, which wants lowered control flow) whenever the graph has one."""
+    if every_functional_op:
+        found = sorted({n.op for n in graph.nodes if n.op in _FUNCTIONAL})
+    else:
+        found = functional_ops_taking_variables(graph)
+        if found:
+            fallback(notes, f"used TensorFlow's Grappler to inline functional ops that take resource variables "
+                            f"({', '.join(found)}): tfforge does not rewrite function bodies natively")
+    if not found:
+        return graph
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, rewriter_config_pb2
     from tensorflow.python.grappler import tf_optimizer
+
+    from tfforge._tf import tf
     meta = meta_graph_pb2.MetaGraphDef()
-    meta.graph_def.CopyFrom(graph_def)
+    meta.graph_def.ParseFromString(graph.to_bytes())
     for function in meta.graph_def.library.function:
         function.attr.pop("api_implements", None)
     meta.collection_def["train_op"].node_list.value.extend(node_of(f) for f in fetches)
@@ -200,7 +140,60 @@ def inline_functions(graph_def, fetches: list[str]):
     rewrite.min_graph_nodes = -1
     rewrite.optimizers.append("function")
     rewrite.function_optimization = rewriter_config_pb2.RewriterConfig.AGGRESSIVE
+    tf()  # TensorFlow's logging silenced before Grappler runs
     try:
-        return tf_optimizer.OptimizeGraph(config, meta)
+        optimized = tf_optimizer.OptimizeGraph(config, meta)
     except Exception as exc:
         raise ConversionError(f"inlining the graph's functions failed: {exc}") from None
+    return Graph.from_bytes(optimized.SerializeToString(), path=graph.path)
+
+
+def rename(graph: Graph, old: list[str], new: list[str]) -> list[str]:
+    """Renames nodes (and every reference to them) to sanitized names; a name already taken keeps the
+    old one. Returns the resulting names in the order of `old`."""
+    existing = {n.name for n in graph.nodes}
+    mapping = {}
+    for o, n in zip(old, new):
+        n = sanitize(n)
+        if n != o and n not in existing:
+            mapping[o] = n
+            existing.add(n)
+    if mapping:
+        graph.rename_nodes(mapping)
+    return [mapping.get(o, o) for o in old]
+
+
+def name_outputs(graph: Graph, tensors: list[str], names: list[str], dtypes_: list[int]) -> list[str]:
+    """Names the output tensors: an output that is port 0 of an Identity has that node renamed, any other
+    gets an Identity of the wanted name, typed from `dtypes_` (the function's output dtypes). Returns
+    output node names."""
+    result, plain_old, plain_new = [], [], []
+    taken = {n.name for n in graph.nodes}
+    for tensor, name, dtype in zip(tensors, names, dtypes_):
+        base, _, port = tensor.partition(":")
+        if port in ("", "0") and base in graph and graph.node(base).op == "Identity":
+            plain_old.append(base)
+            plain_new.append(name)
+            result.append(None)
+        else:
+            ident = _unique(sanitize(name), taken)
+            graph.add_identity(ident, tensor, dtype)
+            taken.add(ident)
+            result.append(ident)
+    renamed = iter(rename(graph, plain_old, plain_new))
+    return [r if r is not None else next(renamed) for r in result]
+
+
+def _unique(name, taken):
+    if name not in taken:
+        return name
+    i = 1
+    while f"{name}_{i}" in taken:
+        i += 1
+    return f"{name}_{i}"
+
+
+def sanitize(name: str) -> str:
+    import re
+    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name.split(":")[0])
+    return name if re.match(r"[A-Za-z0-9.]", name) else "t" + name

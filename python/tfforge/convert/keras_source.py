@@ -231,28 +231,23 @@ def output_names(model, count):
 
 
 def freeze_keras(path: str, safe_mode: bool = True) -> FrozenGraph:
-    from tfforge.convert.function_source import _rename, _rename_outputs
+    from tfforge.graph.graph import Graph
     model = build_deferred(path, safe_mode)
     by_id = weight_arrays(model, path)
     concrete, in_names = trace(model)
-    graph_def = concrete.graph.as_graph_def()
+    graph = Graph.from_bytes(concrete.graph.as_graph_def().SerializeToString())
     n_inputs = len(in_names)
     placeholders = [t.op.name for t in concrete.inputs]
     ordered = list(model.trainable_variables) + list(model.non_trainable_variables)
-    weights = {}
-    nodes = {n.name: n for n in graph_def.node}
-    from tfforge._tf import tf
-    for name, variable in zip(placeholders[n_inputs:], ordered):
-        array = by_id[id(variable)]
-        weights[name] = array
-        graph_edit.constify(nodes[name], tf().as_dtype(array.dtype).as_datatype_enum)
-    inputs = _rename(graph_def, placeholders[:n_inputs], in_names)
-    outputs = [f"{n}:0" for n in _rename_outputs(graph_def, [t.name for t in concrete.outputs],
-                                                  output_names(model, len(concrete.outputs)),
-                                                  [t.dtype.as_datatype_enum for t in concrete.outputs])]
-    graph_def = graph_edit.prune(graph_def, outputs)
-    kept = {n.name for n in graph_def.node}
-    return FrozenGraph(graph_def, {k: v for k, v in weights.items() if k in kept}, inputs=inputs, outputs=outputs)
+    weights = {name: by_id[id(variable)] for name, variable in zip(placeholders[n_inputs:], ordered)}
+    graph_edit.splice_weights(graph, weights)
+    inputs = graph_edit.rename(graph, placeholders[:n_inputs], in_names)
+    outputs = [f"{n}:0" for n in graph_edit.name_outputs(graph, [t.name for t in concrete.outputs],
+                                                          output_names(model, len(concrete.outputs)),
+                                                          [t.dtype.as_datatype_enum for t in concrete.outputs])]
+    graph = graph_edit.prune(graph, outputs)
+    kept = {n.name for n in graph.nodes}
+    return FrozenGraph(graph, {k: v for k, v in weights.items() if k in kept}, inputs=inputs, outputs=outputs)
 
 
 def freeze_keras_h5(path: str, safe_mode: bool = True) -> FrozenGraph:

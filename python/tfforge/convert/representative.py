@@ -18,8 +18,10 @@ def calibration_batches(spec: str, inputs, samples: int = 32) -> list:
     if spec == "random":
         warnings.warn("calibrating int8 quantization on random data is only a smoke test: the ranges will not "
                       "match real inputs and the accuracy will be poor", stacklevel=3)
+        from tfforge.convert.runners import TensorInfo
         from tfforge.convert.verify import sample_inputs
-        feeds = sample_inputs(inputs, samples, seed=1)
+        rows = [TensorInfo(i.name, (None,) + tuple(i.shape[1:]), i.dtype) if i.shape else i for i in inputs]
+        feeds = sample_inputs(rows, samples, seed=1)
         batches = [[feeds[i.name][k:k + 1] for i in inputs] for k in range(samples)]
     elif spec.lower().endswith(".npz"):
         from tfforge.convert.verify import load_npz
@@ -30,7 +32,19 @@ def calibration_batches(spec: str, inputs, samples: int = 32) -> list:
         batches = _tfrecord_batches(spec, inputs, samples * 4)
     if not batches:
         raise ConversionError("the representative data has no samples", path=spec)
-    return batches
+    return _rebatch(batches, inputs, spec)
+
+
+def _rebatch(batches, inputs, spec):
+    """Samples grouped into the model's batch size when its inputs have a fixed one (--input-shape)."""
+    size = inputs[0].shape[0] if inputs and inputs[0].shape else None
+    if not size or size == 1:
+        return batches
+    if len(batches) < size:
+        raise ConversionError(f"the representative data has {len(batches)} samples, fewer than the model's fixed "
+                              f"batch of {size}", path=spec)
+    return [[np.concatenate([b[k] for b in batches[j:j + size]]) for k in range(len(inputs))]
+            for j in range(0, len(batches) - size + 1, size)]
 
 
 def representative_dataset(spec: str, inputs, samples: int = 32):

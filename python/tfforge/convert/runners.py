@@ -158,6 +158,20 @@ class TFLiteRunner(Runner):
         self.outputs = sorted(out_details, key=natural_key)
 
     def run(self, feeds):
+        """Feeds of more rows than a fixed batch size (an export with pinned input shapes) run in
+        batch-sized chunks, their outputs concatenated."""
+        batch = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
+        rows = len(np.asarray(feeds[self.inputs[0].name])) if self.inputs and batch else None
+        if not batch or rows == batch or any(not i.shape or i.shape[0] != batch for i in self.inputs):
+            return self._run_once(feeds)
+        if rows % batch:
+            raise ConversionError(f"the .tflite has a fixed batch of {batch}; {rows} rows are not a multiple of it",
+                                  path=os.fspath(self.path))
+        parts = [self._run_once({k: np.asarray(v)[j:j + batch] for k, v in feeds.items()})
+                 for j in range(0, rows, batch)]
+        return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
+
+    def _run_once(self, feeds):
         args = {}
         for info in self.inputs:
             detail = self._in[info.name]

@@ -32,54 +32,27 @@ def signature_names(func):
     return inputs, out_names
 
 
-def read_saved_model(path: str):
-    """The SavedModel proto of a directory (saved_model.pb, or saved_model.pbtxt as SavedModelBuilder
-    writes with as_text=True)."""
-    import os
-
-    from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-    saved = saved_model_pb2.SavedModel()
-    binary, text = os.path.join(path, "saved_model.pb"), os.path.join(path, "saved_model.pbtxt")
-    try:
-        if os.path.exists(binary):
-            with open(binary, "rb") as f:
-                saved.ParseFromString(f.read())
-        else:
-            with open(text, encoding="utf-8") as f:
-                text_format.Parse(f.read(), saved)
-    except (ValueError, text_format.ParseError, UnicodeDecodeError) as exc:
-        raise ConversionError(f"not a SavedModel proto: {exc}", path=path) from None
-    return saved
-
-
-def meta_graph(path: str, tags=None):
-    """The MetaGraphDef whose tag set is `tags`; with no tags, the only one (or the one without tags)."""
-    saved = read_saved_model(path)
-    metas = list(saved.meta_graphs)
-    wanted = set(tags or [])
-    chosen = [m for m in metas if set(m.meta_info_def.tags) == wanted]
-    if not chosen and not tags and len(metas) == 1:
-        chosen = metas
-    if len(chosen) != 1:
-        have = "; ".join(",".join(m.meta_info_def.tags) or "(none)" for m in metas)
-        raise ConversionError(f"no MetaGraph with tags {','.join(sorted(wanted)) or '(none)'}; it has: {have}",
-                              path=path)
-    return chosen[0]
-
-
 def freeze_metagraph(path: str, tags=None, outputs=None, inputs=None, variables=None, exclude_variables=None,
                      initializer_nodes=None) -> FrozenGraph:
     """The SavedModel's MetaGraph frozen by node names, as freeze_graph.py --input_saved_model_dir does
-    (node names kept, no signature function): the graph is treated as a TF1 graph whose checkpoint is
-    variables/variables."""
+    (node names kept, no signature function): the graph, read natively, is treated as a TF1 graph whose
+    checkpoint is variables/variables."""
     import os
 
     from tfforge.convert.checkpoint_source import freeze_graph_def
-    meta = meta_graph(path, tags)
+    from tfforge.graph.loader import saved_model_graphs
     if not outputs:
         raise ConversionError("freezing a SavedModel without a signature needs --outputs (node names)", path=path)
-    return freeze_graph_def(os.path.join(path, "variables", "variables"), meta.graph_def, outputs=outputs,
+    graphs = saved_model_graphs(path)
+    wanted = set(tags or [])
+    chosen = [g for g in graphs if set(g.meta["tags"]) == wanted]
+    if not chosen and not tags and len(graphs) == 1:
+        chosen = graphs
+    if len(chosen) != 1:
+        have = "; ".join(",".join(g.meta["tags"]) or "(none)" for g in graphs)
+        raise ConversionError(f"no MetaGraph with tags {','.join(sorted(wanted)) or '(none)'}; it has: {have}",
+                              path=path)
+    return freeze_graph_def(os.path.join(path, "variables", "variables"), chosen[0], outputs=outputs,
                             inputs=inputs, variables=variables, exclude_variables=exclude_variables,
                             initializer_nodes=initializer_nodes)
 

@@ -116,6 +116,25 @@ def _check_inputs(ra, rb, in_pairs, a, b):
                                   "the models are not comparable")
 
 
+def _random_feeds(ra, rb, pairs, samples, seed):
+    """Random inputs for A with the dimensions either model fixes (a model exported with pinned input
+    shapes); a fixed batch size on either side rounds `samples` up to a multiple of it."""
+    from tfforge.convert.runners import TensorInfo
+    infos_b = {i.name: i for i in rb.inputs}
+    merged, batch = [], 1
+    for info in ra.inputs:
+        other = infos_b[pairs[info.name]].shape
+        if info.shape and other and len(info.shape) == len(other):
+            shape = tuple(x if x is not None else y for x, y in zip(info.shape, other))
+            if info.shape[0] is None:  # A takes any batch: B's fixed one sets the multiple
+                batch = max(batch, shape[0] or 1)
+                shape = (None,) + shape[1:]
+        else:
+            shape = info.shape
+        merged.append(TensorInfo(info.name, shape, info.dtype))
+    return sample_inputs(merged, -(-samples // batch) * batch, seed)
+
+
 def _dims(shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
@@ -146,7 +165,7 @@ def verify(a, b, *, samples: int = 4, data: str | None = None, feeds: dict | Non
             raise ConversionError(f"no data for input(s) {', '.join(missing)}")
         feeds_a = {i.name: np.asarray(feeds[i.name]) for i in ra.inputs}
     else:
-        feeds_a = load_npz(data, ra.inputs) if data else sample_inputs(ra.inputs, samples, seed)
+        feeds_a = load_npz(data, ra.inputs) if data else _random_feeds(ra, rb, dict(in_pairs), samples, seed)
     expected_b = {i.name: i for i in rb.inputs}
     feeds_b = {}
     for na, nb in in_pairs:

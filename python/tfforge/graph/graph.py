@@ -164,15 +164,35 @@ class Graph:
         native = apply_transforms(self._native, transforms, _names(inputs), _names(outputs))
         return Graph(native, path=self.path, kind=self.kind, meta=self.meta)
 
-    def replace_with_const(self, name: str, value: np.ndarray) -> None:
-        """Turns node `name` into a Const holding `value` (dtype, shape and bytes from the array)."""
+    def replace_with_const(self, name: str, value: np.ndarray, *, borrow: bool = False) -> None:
+        """Turns node `name` into a Const holding `value` (dtype, shape and bytes from the array). With
+        borrow=True a numeric array's bytes are not copied: the graph keeps the array and writes from it
+        (a view of a memory-mapped file stays one), so it must not change while the graph is in use."""
         arr = np.asarray(value)
         dtype = dtypes.from_numpy(arr.dtype)
         if dtype == 7:
             flat = [v if isinstance(v, bytes) else str(v).encode() for v in arr.reshape(-1).tolist()]
             self._native.replace_with_string_const(name, list(arr.shape), flat)
         else:
-            self._native.replace_with_const(name, dtype, list(arr.shape), np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+            flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+            self._native.replace_with_const(name, dtype, list(arr.shape), flat, borrow)
+        self._nodes = None
+
+    def rewrite_variable_readers(self, frozen: dict[str, int]) -> None:
+        """After the variables `frozen` (node -> DataType number) became Consts: ReadVariableOp ->
+        Identity, ResourceGather -> GatherV2, VariableShape -> Shape, Ref* -> plain ops, and ops passing
+        the handle on carry the value's dtype (cc/graph/freeze.h)."""
+        self._native.rewrite_variable_readers(list(frozen.items()))
+        self._nodes = None
+
+    def rename_nodes(self, renames: dict[str, str]) -> None:
+        """Renames nodes and every reference to them (inputs, colocation attrs)."""
+        self._native.rename_nodes(dict(renames))
+        self._nodes = None
+
+    def add_identity(self, name: str, input: str, dtype: int) -> None:  # noqa: A002 (NodeDef's field name)
+        """Appends an Identity node of DataType `dtype` reading tensor `input`."""
+        self._native.add_identity(name, input, dtype)
         self._nodes = None
 
     # --- writing ---

@@ -36,13 +36,22 @@ def load(path: str | os.PathLike, tags: str | list[str] | None = None) -> Graph:
                      "MetaGraphDefs (.meta) and SavedModel directories", path=path)
 
 
-def _load_saved_model(path: str, tags) -> Graph:
+def saved_model_graphs(path: str) -> list[Graph]:
+    """Every MetaGraph of a SavedModel directory (or its saved_model.pb / .pbtxt), in file order."""
     pb = formats.graph_file(path, formats.SAVED_MODEL)
     if formats.is_text(pb):
         from tfforge.graph import text
         graphs = _native.saved_model_graphs(text.read_text(pb, text.SAVED_MODEL), pb)
     else:
         graphs = _native.saved_model_graphs(pb, pb)
+    tag_sets = [list(t) for _, _, t in graphs]
+    return [Graph(native, path=path, kind="saved_model", meta={"header": header, "tags": mg_tags, "tag_sets": tag_sets})
+            for native, header, mg_tags in graphs]
+
+
+def _load_saved_model(path: str, tags) -> Graph:
+    pb = formats.graph_file(path, formats.SAVED_MODEL)
+    graphs = [(g._native, g.meta["header"], g.meta["tags"]) for g in saved_model_graphs(path)]  # noqa: SLF001
     want = [tags] if isinstance(tags, str) else list(tags or [])
     tag_sets = [list(t) for _, _, t in graphs]
     chosen = None

@@ -33,6 +33,11 @@ NOT_OUTPUT_OPS = frozenset({
 
 _UPDATE_OP_PREFIXES = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply", "Assign", "Scatter",
                        "ResourceScatter")
+# Ops that take a variable itself (to write, save, restore or test it), not its value: a frozen
+# variable cannot feed them.
+_VARIABLE_USERS = frozenset({"SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice",
+                             "MergeV2Checkpoints", "IsVariableInitialized", "VarIsInitializedOp",
+                             "InitializeTableV2", "InitializeTableFromTextFileV2"}) | VARIABLE_OPS
 # Scopes TF1 training, saving and initialization create (at the top level or under a name scope).
 _TRAINING_SCOPE = re.compile(
     r"(?:^|/)(?:gradients(?:_\d+)?|save(?:_\d+)?|train|report_uninitialized_variables|global_step)(?:/|$)"
@@ -50,6 +55,12 @@ _AUTO_NAME = re.compile(r"^(?:.*/)?[A-Z][A-Za-z0-9]*(?:_\d+)?$")  # TensorFlow's
 def node_of(tensor: str) -> str:
     """'^a' / 'a:1' / 'a' -> 'a'."""
     return tensor.lstrip("^").split(":")[0]
+
+
+def needs_variable(op: str) -> bool:
+    """Whether an op takes a variable itself (assignments, optimizer updates, resource ops, saver ops,
+    initialization checks) rather than reading its value."""
+    return op in _VARIABLE_USERS or op.startswith(_UPDATE_OP_PREFIXES + ("Resource",))
 
 
 def is_training(name: str, op: str) -> bool:
