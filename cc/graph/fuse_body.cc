@@ -382,7 +382,8 @@ std::optional<Shape> Body::shape(const std::string& ref, int depth) const {
   if (n.op == "Const") {
     if (const Attr* v = n.attr("value")) {
       WireType t = wire::kVarint;
-      Span s = attr_field(v->value, kAttrTensor, &t);
+      std::string scratch;  // a spliced Const keeps its weights in a tail
+      Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
       if (s.data) return parse_tensor(s).shape;
     }
     return std::nullopt;
@@ -430,7 +431,8 @@ std::optional<double> Body::scalar(const std::string& ref, int* dtype) const {
   const Attr* v = node(size_t(p)).attr("value");
   if (!v) return std::nullopt;
   WireType t = wire::kVarint;
-  Span s = attr_field(v->value, kAttrTensor, &t);
+  std::string scratch;
+  Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
   if (!s.data) return std::nullopt;
   TensorView tv = parse_tensor(s);
   if (tv.shape.unknown_rank || tv.shape.dims.size() > 1 || tv.shape.num_elements() != 1) return std::nullopt;
@@ -451,7 +453,8 @@ std::optional<std::vector<int64_t>> Body::ints(const std::string& ref) const {
   const Attr* v = node(size_t(p)).attr("value");
   if (!v) return std::nullopt;
   WireType t = wire::kVarint;
-  Span s = attr_field(v->value, kAttrTensor, &t);
+  std::string scratch;
+  Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
   if (!s.data) return std::nullopt;
   TensorView tv = parse_tensor(s);
   int64_t n = tv.shape.num_elements();
