@@ -35,10 +35,12 @@ bool mean_of(const Body& b, std::string ref, std::string* y, std::string* mean_r
   std::vector<size_t> seen;
   if (p >= 0 && b.node(size_t(p)).op == "StopGradient") {
     seen.push_back(size_t(p));
-    ref = b.data_inputs(size_t(p))[0];
+    auto in = b.data_inputs(size_t(p));
+    if (in.empty()) return false;
+    ref = in[0];
     p = b.producer(ref);
   }
-  if (p < 0 || b.node(size_t(p)).op != "Mean") return false;
+  if (p < 0 || b.node(size_t(p)).op != "Mean" || b.data_inputs(size_t(p)).empty()) return false;
   seen.push_back(size_t(p));
   *y = b.data_inputs(size_t(p))[0];
   *mean_ref = ref;
@@ -83,7 +85,8 @@ Stats read_stats(const Body& b, size_t anchor) {
     return s;
   }
   s.epsilon = *eps;
-  int64_t sq = b.producer(b.data_inputs(var)[0]);
+  auto vi = b.data_inputs(var);
+  int64_t sq = vi.empty() ? -1 : b.producer(vi[0]);
   if (sq < 0) {
     s.reason = "the mean '" + b.node(var).name + "' does not average squares";
     return s;
@@ -298,7 +301,7 @@ bool match_fused_batch_norm(Body& b, size_t fbn, Plan* plan, std::string* reason
   auto ins = b.data_inputs(fbn);
   if (ins.size() < 3) return false;
   int64_t reshape = b.producer(ins[0]);
-  if (reshape < 0 || b.node(size_t(reshape)).op != "Reshape") return false;
+  if (reshape < 0 || b.node(size_t(reshape)).op != "Reshape" || b.data_inputs(size_t(reshape)).size() != 2) return false;
   // attrs at their defaults may be left out of the NodeDef: is_training=true, data_format=NHWC, epsilon=1e-4
   if (!b.bool_attr(fbn, "is_training").value_or(true) || b.string_attr(fbn, "data_format") != std::string("NCHW") ||
       !filled_with(b, ins[1], 1) || !filled_with(b, ins[2], 0))
@@ -317,16 +320,17 @@ bool match_fused_batch_norm(Body& b, size_t fbn, Plan* plan, std::string* reason
   auto xs = b.shape(x);
   if (auto c = b.scalar(pi[2])) last_axis = xs && !xs->dims.empty() && xs->dims.back() == int64_t(*c);
   int64_t prod = b.producer(pi[2]);
-  if (!last_axis && prod >= 0 && b.node(size_t(prod)).op == "Prod") {
+  if (!last_axis && prod >= 0 && b.node(size_t(prod)).op == "Prod" && !b.data_inputs(size_t(prod)).empty()) {
     int64_t ss = b.producer(b.data_inputs(size_t(prod))[0]);
-    if (ss >= 0 && b.node(size_t(ss)).op == "StridedSlice") {
+    if (ss >= 0 && b.node(size_t(ss)).op == "StridedSlice" && b.data_inputs(size_t(ss)).size() == 4) {
       auto si = b.data_inputs(size_t(ss));
       int64_t shp = b.producer(si[0]);
       auto begin = b.ints(si[1]);
       bool to_end = (b.int_attr(size_t(ss), "end_mask").value_or(0) & 1) == 1 &&
                     b.int_attr(size_t(ss), "begin_mask").value_or(0) == 0 &&
                     b.int_attr(size_t(ss), "shrink_axis_mask").value_or(0) == 0;
-      bool of_x = shp >= 0 && b.node(size_t(shp)).op == "Shape" && b.key(b.data_inputs(size_t(shp))[0]) == b.key(x);
+      bool of_x = shp >= 0 && b.node(size_t(shp)).op == "Shape" && !b.data_inputs(size_t(shp)).empty() &&
+                  b.key(b.data_inputs(size_t(shp))[0]) == b.key(x);
       if (of_x && to_end && begin && begin->size() == 1 && b.ints(si[3]) == std::vector<int64_t>{1})
         last_axis = (*begin)[0] == -1 || (xs && int64_t(xs->dims.size()) - 1 == (*begin)[0]);
     }
@@ -351,7 +355,7 @@ bool match_fused_batch_norm(Body& b, size_t fbn, Plan* plan, std::string* reason
   auto bi = back >= 0 ? b.data_inputs(size_t(back)) : std::vector<std::string>{};
   int64_t shp = bi.size() == 2 ? b.producer(bi[1]) : -1;
   if (back < 0 || b.node(size_t(back)).op != "Reshape" || shp < 0 || b.node(size_t(shp)).op != "Shape" ||
-      b.key(b.data_inputs(size_t(shp))[0]) != b.key(x)) {
+      b.data_inputs(size_t(shp)).empty() || b.key(b.data_inputs(size_t(shp))[0]) != b.key(x)) {
     *reason = "the output of '" + name + "' is not reshaped back to the shape of x";
     return false;
   }
