@@ -1,7 +1,7 @@
 """`tfforge.optimize` on SavedModels of real architectures, built here with random weights and tiny sizes:
 a keras-hub BERT encoder backbone, a keras-hub Gemma backbone (RMSNorm with 1 + scale, gated tanh GELU
-without bias), a Keras 3 ViT-style block (LayerNorm, MultiHeadAttention, Dense GELU MLP) and a tf-keras
-model. For each: the fused sites in the serving path equal the LayerNorm / RMSNorm / GELU layers, TensorFlow
+without bias), a Keras 3 ViT-style block (LayerNorm, MultiHeadAttention, Dense GELU MLP), Keras 3 layers
+under mixed_float16, and a tf-keras model (both of its LayerNormalization paths). For each: the fused sites in the serving path equal the LayerNorm / RMSNorm / GELU layers, TensorFlow
 gives the same outputs for source and result, and the result loads in a fresh process after
 `import tfforge.ops` (the signatures kept)."""
 
@@ -77,7 +77,18 @@ def _tf_keras(path):
     tf.saved_model.save(model, str(path))
 
 
+def _mixed_float16(path):
+    """Keras 3 layers under a mixed_float16 policy: the norms run in float32 between Casts, the GELU in
+    float16 with its constants cast to float16."""
+    x = keras.Input((8, 16))
+    h = keras.layers.LayerNormalization(dtype="mixed_float16")(x)
+    h = keras.layers.Dense(32, activation="gelu", dtype="mixed_float16")(h)
+    model = keras.Model(x, keras.layers.RMSNormalization(dtype="mixed_float16")(h))
+    model.export(str(path), verbose=False)
+
+
 MODELS = {"bert": (_bert, {"layer_norm": 5, "rms_norm": 0, "bias_gelu": 2}),
+          "mixed_float16": (_mixed_float16, {"layer_norm": 1, "rms_norm": 1, "bias_gelu": 1}),
           "gemma": (_gemma, {"layer_norm": 0, "rms_norm": 5, "bias_gelu": 2}),
           "vit_block": (_vit_block, {"layer_norm": 3, "rms_norm": 0, "bias_gelu": 1}),
           "tf_keras": (_tf_keras, {"layer_norm": 2, "rms_norm": 0, "bias_gelu": 2})}
@@ -104,7 +115,8 @@ def test_every_layer_is_fused_and_outputs_match(models, name):
     assert counts == MODELS[name][1], report.sites
     assert not [s for s in report.not_fused if s.function in serving_functions(src)], report.not_fused
     parity = verify(src, dst, feeds=_feeds(name), samples=3)
-    assert parity.outputs and parity.max_abs < 1e-4, parity.table()
+    tolerance = 1e-2 if name == "mixed_float16" else 1e-4  # float16 outputs: 2^-11 relative steps
+    assert parity.outputs and parity.max_abs < tolerance, parity.table()
 
 
 def test_the_results_load_in_a_fresh_process(models, tmp_path):
@@ -136,7 +148,8 @@ def test_the_results_load_in_a_fresh_process(models, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     errors = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(errors) == set(MODELS) and all(e < 1e-4 for e in errors.values()), errors
+    assert set(errors) == set(MODELS), errors
+    assert all(e < (1e-2 if n == "mixed_float16" else 1e-4) for n, e in errors.items()), errors
 
 
 def test_the_result_keeps_the_saved_model_parts(models):

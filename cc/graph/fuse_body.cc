@@ -138,8 +138,10 @@ void string_pair(Span entry, std::pair<std::string, std::string>* kv) {
   }
 }
 
+// Ops whose output has the input's shape and (up to rounding to its dtype) value: followed when reading
+// constants (tf.nn.gelu casts its float32 constants to float16 under a mixed policy) and shapes.
 bool passes_through(const std::string& op) {
-  return op == "Identity" || op == "StopGradient" || op == "Snapshot";
+  return op == "Identity" || op == "StopGradient" || op == "Snapshot" || op == "Cast";
 }
 
 }  // namespace
