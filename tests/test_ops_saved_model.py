@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,35 @@ def test_save_saved_model_leaves_a_note(tmp_path):
     note = json.loads((path / "assets.extra" / "tfforge.json").read_text())
     assert note["required_ops"] == ["TfforgeRMSNorm"] and "import tfforge.ops" in note["how_to_load"]
     assert tfops.load_saved_model(path)(tf.ones([2, 4])).shape == (2, 4)
+
+
+def test_save_saved_model_replaces_the_directory_only_when_complete(tmp_path, monkeypatch):
+    """Issue 10: save_saved_model wrote straight into the target. Now a save that fails after
+    TensorFlow wrote its files (here: while adding the note) leaves the old directory as it was, and
+    nothing else; a save that completes replaces it wholly."""
+    from tfforge.ops import saved_model as sm
+
+    class Norm(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4])])
+        def __call__(self, x):
+            return tfops.rms_norm(x, tf.ones([4]))
+
+    path = tmp_path / "rms"
+    path.mkdir()
+    (path / "old.txt").write_text("the previous model")
+
+    def fail(directory):
+        assert (Path(directory) / "saved_model.pb").exists() and Path(directory) != path
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sm, "annotate_saved_model", fail)
+    with pytest.raises(Exception, match="No space left"):
+        tfops.save_saved_model(Norm(), path)
+    assert sorted(os.listdir(tmp_path)) == ["rms"] and os.listdir(path) == ["old.txt"]
+    monkeypatch.undo()
+    tfops.save_saved_model(Norm(), path)
+    assert sorted(os.listdir(tmp_path)) == ["rms"] and not (path / "old.txt").exists()
+    assert (path / "saved_model.pb").exists() and (path / "assets.extra" / "tfforge.json").exists()
 
 
 def test_loads_in_fresh_process_after_import(tmp_path):

@@ -108,3 +108,22 @@ def test_cli_convert_runner_spark(spark, tmp_path):
     assert records.spec(prefix).metadata["source"] == "spark" and len(records.resolve_paths(prefix)) == 2
     got = [(int(a), b) for batch in records.read(prefix) for a, b in zip(batch["a"], batch["b"])]
     assert sorted(got) == [(i, f"s{i}") for i in range(30)]
+
+
+def test_spark_read_format_tfrecord(spark, tmp_path):
+    pytest.importorskip("pyspark.sql.datasource", reason="Python data sources need pyspark 4")
+    df, rows = _frame(spark)
+    prefix = str(tmp_path / "fmt" / "train")
+    tfspark.write(df, prefix, shards=3)
+    tfspark.register(spark)
+    back = spark.read.format("tfrecord").load(prefix)
+    assert back.schema.simpleString() == ("struct<id:bigint,x:double,s:string,b:binary,tok:array<bigint>,"
+                                          "pair:array<float>,flag:boolean>")
+    collected = sorted(tuple(r) for r in back.collect())
+    assert [(r[0], r[2], bytes(r[3]), list(r[4]), list(r[5]), r[6]) for r in collected] == \
+        [(i, s, b, t, p, f) for i, _, s, b, t, p, f in rows]
+    assert back.filter("id % 2 = 1").count() == ROWS // 2
+    one = spark.read.format("tfrecord").option("batchSize", 7).load(prefix + "-00001-of-00003.tfrecord")
+    assert one.count() == records.count(prefix + "-00001-of-00003.tfrecord")
+    tfspark.register(spark, name="tfforge")
+    assert spark.read.format("tfforge").load(prefix).count() == ROWS

@@ -147,3 +147,91 @@ def test_feature_lists_and_partitions_decode_the_same_on_workers(tmp_path):
         return out
 
     assert rows(4) == rows(1)
+
+
+def _batches(paths, **kw):
+    out = []
+    try:
+        for b in records.read(paths, spec=_spec(), **kw):
+            out.append(_rows([b]))
+    except Exception as exc:  # the batches before the error, and the error
+        return out, (type(exc), str(exc))
+    return out, None
+
+
+def test_default_is_parallel_and_batches_span_files_as_one_worker_cuts_them(files):
+    it = records.read(files, batch_size=300, spec=_spec())
+    assert it.workers == records.reader.default_workers()
+    for batch_size in (1, 299, 700, 5000):
+        assert _batches(files, batch_size=batch_size, workers=3) == _batches(files, batch_size=batch_size, workers=1)
+
+
+def test_errors_mid_stream_come_after_the_same_batches(files, tmp_path):
+    """A damaged record (data CRC), a truncated file, a malformed Example in a later file: workers yield
+    every batch before it and raise the error one worker raises."""
+    damaged = str(tmp_path / "damaged.tfrecord")
+    data = bytearray(open(files[1], "rb").read())
+    data[5000] ^= 0x55
+    open(damaged, "wb").write(bytes(data))
+    truncated = str(tmp_path / "truncated.tfrecord")
+    open(truncated, "wb").write(open(files[1], "rb").read()[:-7])
+    malformed = _write(str(tmp_path / "malformed.tfrecord"), [1, 2, -1, 3], extra=b"\x0a\xff\xff")
+    header = str(tmp_path / "header.tfrecord")  # a length CRC broken: the 301st record's header
+    data = bytearray(open(files[1], "rb").read())
+    at = 0
+    for _ in range(300):
+        at += 16 + int.from_bytes(data[at:at + 8], "little")
+    data[at + 9] ^= 0x01
+    open(header, "wb").write(bytes(data))
+    huge = str(tmp_path / "huge.tfrecord")  # a length past the end of the file
+    data = bytearray(open(files[1], "rb").read())
+    data[at:at + 12] = (1 << 40).to_bytes(8, "little") + bytes(4)
+    open(huge, "wb").write(bytes(data))
+    for paths in ([files[0], damaged, files[2]], [files[0], truncated, files[2]], [files[0], malformed],
+                  [files[0], header], [header, files[0]], [huge]):
+        for batch_size in (128, 1000):
+            want = _batches(paths, batch_size=batch_size, workers=1)
+            assert want[1] is not None
+            assert _batches(paths, batch_size=batch_size, workers=3) == want
+    # Without CRC checks the damaged record is decoded as it is, by both paths alike.
+    unchecked = _batches([files[0], damaged, files[2]], batch_size=128, workers=1, verify=False)
+    assert _batches([files[0], damaged, files[2]], batch_size=128, workers=3, verify=False) == unchecked
+
+
+def test_a_file_removed_before_its_turn_fails_after_the_earlier_batches(files, tmp_path):
+    late = _write(str(tmp_path / "late.tfrecord"), range(10))
+    for workers in (1, 2):
+        it = records.read([files[0], late], batch_size=100, spec=_spec(), workers=workers)
+        first = next(it)
+        os.unlink(late)
+        with pytest.raises(Exception, match="late.tfrecord"):
+            list(it)
+        assert len(first["label"]) == 100
+        _write(late, range(10))
+
+
+def test_compressed_and_plain_files_in_one_parallel_read(files, tmp_path):
+    records.write({"label": np.arange(1000), "tags": [np.arange(i % 4) for i in range(1000)]},
+                  str(tmp_path / "gz"), shards=2, compression="gzip", progress=False)
+    paths = sorted(str(p) for p in tmp_path.glob("gz-*"))
+    spec = {"features": {"label": {"kind": "int64", "shape": []}, "tags": {"kind": "int64", "shape": None}}}
+    one = [(b["label"].tolist(), b["tags"].tolist()) for b in records.read(paths, batch_size=333, spec=spec, workers=1)]
+    two = [(b["label"].tolist(), b["tags"].tolist()) for b in records.read(paths, batch_size=333, spec=spec, workers=2)]
+    assert one == two and sum(len(x) for x, _ in two) == 1000
+
+
+def test_abandoned_parallel_read_stops_its_threads(files):
+    import gc
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs /proc to count native threads")
+    before = threads()
+    it = records.read(files, batch_size=64, spec=_spec(), workers=3)
+    next(it)
+    assert threads() == before + 2  # the caller decodes too
+    del it
+    gc.collect()
+    assert threads() == before

@@ -184,3 +184,43 @@ def test_varlen_type_and_unsupported_types(files):
         tf.int64, partitions=[tf.io.RaggedFeature.UniformRowLength(1)])})
     with pytest.raises(SpecError, match="not supported by the tf.data bridge"):
         records.parse_batch(tf.constant([b""]), partitioned)
+
+
+@pytest.mark.parametrize("varlen", ["ragged", "sparse"])
+def test_native_source_equals_tfrecord_dataset_and_parse_example(files, varlen):
+    """Without shuffle_buffer, records.dataset reads through TfforgeRecordBatchDataset: batches span files
+    in file order, as TFRecordDataset(files).batch(n) + tf.io.parse_example cut them."""
+    spec = records.Spec.coerce(SPEC)
+    for batch_size in (1, 64, 1000):
+        got = list(records.dataset(files, batch_size, spec=spec, varlen=varlen, workers=3))
+        want = list(tf.data.TFRecordDataset(files).batch(batch_size).map(lambda x: tf.io.parse_example(x, _tf_spec(varlen))))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert sorted(g) == sorted(w)
+            for name in w:
+                _same(g[name], w[name])
+
+
+def test_native_source_shuffles_files_drops_remainder_and_repeats(files):
+    spec = records.Spec.coerce(SPEC)
+    ds = records.dataset(files, 32, spec=spec, features=["label"], shuffle_files=True, seed=5, drop_remainder=True)
+    assert ds.element_spec["label"].shape.as_list() == [32]
+    epochs = [np.concatenate([b["label"].numpy() for b in ds]) for _ in range(2)]
+    for labels in epochs:
+        assert len(labels) == 270 // 32 * 32
+        firsts = [int(x) // 100 for x in labels[::90]]  # the files, in the order of this epoch
+        assert sorted(set(firsts)) == [0, 1, 2]
+    twice = np.concatenate([b["label"].numpy() for b in records.dataset(files, 50, spec=spec).repeat(2)])
+    assert len(twice) == 540
+
+
+def test_native_source_bad_record_names_file_record_and_offset(files, tmp_path):
+    spec = records.Spec.coerce(SPEC)
+    bad = str(tmp_path / "bad.tfrecord")
+    with tf.io.TFRecordWriter(bad) as w:
+        for i in range(10):
+            w.write(b"\x0a\xff\xff" if i == 7 else _example(i))
+    ds = records.dataset([files[0], bad], 16, spec=spec)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"bad\.tfrecord: record 7, byte offset \d+: .*malformed"):
+        for _ in ds:
+            pass

@@ -256,12 +256,20 @@ wire::Span BundleReader::checked_bytes(const std::string& what, const Entry& e, 
   if (uint64_t(e.offset) > all.size || uint64_t(e.size) > all.size - uint64_t(e.offset))
     fail_tensor(what, std::to_string(e.size) + " bytes run past the end of the data file (" + std::to_string(all.size) + " bytes)",
                 path, e.offset);
-  // A file truncated after it was mapped would fault on access: refuse it instead.
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || uint64_t(st.st_size) < uint64_t(e.offset + e.size))
-    fail_tensor(what, "data file shrank while the checkpoint was open", path, e.offset);
+  // A file truncated or rewritten after it was mapped: refuse it (the SIGBUS guard turns a read past
+  // its new end into zero pages, so the CRC check cannot fault; the change is reported, not the CRC).
+  auto changed = [&] {
+    if (shard->changed()) fail_tensor(what, "data file changed while the checkpoint was open", path, e.offset);
+  };
+  changed();
   wire::Span bytes{all.data + e.offset, size_t(e.size)};
-  if (check_crc) this->check_crc(what, e, bytes.data);
+  try {
+    if (check_crc) this->check_crc(what, e, bytes.data);
+  } catch (...) {
+    changed();
+    throw;
+  }
+  changed();
   return bytes;
 }
 
@@ -398,6 +406,9 @@ std::vector<std::string> BundleReader::read_elements(const std::string& name) {
 wire::Span BundleReader::stored_bytes(const std::string& name) {
   const Entry& e = entry(name);
   if (!e.slices.empty() || header_.endianness != 0 || !element_size(e.dtype)) return {};
+  // Only bytes nothing can change: a view of a mapped file that another process truncates or
+  // rewrites later would read zeros or different values after this check. Such tensors are copied.
+  if (e.size > 0 && !shard(name, e.shard_id)->stable()) return {};
   return checked_bytes(name, e, true);
 }
 

@@ -2,7 +2,8 @@
 // BundleEntryProto with a BundleHeaderProto under the empty key, and PREFIX.data-SSSSS-of-NNNNN, the
 // tensors' bytes. read_into/read_elements copy a tensor's bytes with pread and check the CRC32C of
 // the copy (a file truncated meanwhile is an error, never a fault); stored_bytes gives a view of the
-// memory-mapped shard after checking its CRC32C. Partitioned tensors are reassembled from their slices. Errors are
+// shard's bytes after checking their CRC32C when nothing can change them (a shard under 16 MiB, read
+// into memory, or an immutable file), else nothing and the caller copies. Partitioned tensors are reassembled from their slices. Errors are
 // tfforge::Error("CheckpointError") naming the file, the tensor and the byte offset.
 #pragma once
 
@@ -44,8 +45,9 @@ class BundleReader {
   void read_into(const std::string& name, uint8_t* out, size_t n);
   // A DT_STRING or DT_VARIANT tensor's elements (variants as serialized VariantTensorDataProto).
   std::vector<std::string> read_elements(const std::string& name);
-  // The mapped bytes of an unsliced little-endian fixed-size tensor after its CRC32C check, with no
-  // copy; empty data when the tensor is sliced, byte-swapped or of variable length.
+  // The stored bytes of an unsliced little-endian fixed-size tensor after its CRC32C check, with no
+  // copy; empty data when the tensor is sliced, byte-swapped or of variable length, or when its shard
+  // is a mapped file another process could truncate or rewrite under a caller that keeps the view.
   wire::Span stored_bytes(const std::string& name);
 
  private:

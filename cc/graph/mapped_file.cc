@@ -1,10 +1,14 @@
 #include "graph/mapped_file.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -90,6 +94,40 @@ void release_slot(int i) {
   g_slots[i].used.store(false, std::memory_order_release);
 }
 
+int64_t ns_of(const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
+
+int64_t now_ns() {
+  struct timespec t {};
+  ::clock_gettime(CLOCK_REALTIME, &t);
+  return ns_of(t);
+}
+
+// Waits until the file's last change lies at least two timestamp ticks in the past, refreshing `st`
+// (see the header). False when it keeps changing or its times lie ahead of this clock (bounded wait).
+bool settle(int fd, struct stat& st) {
+  struct timespec res {};
+  int64_t tick = ::clock_getres(CLOCK_REALTIME_COARSE, &res) == 0 ? ns_of(res) : 10000000;
+  int64_t margin = 2 * std::max<int64_t>(tick, 1000000) + 1000000;
+  // Whole-second times (FAT, some network file systems): the tick is the file system's, not the clock's.
+  if (st.st_mtim.tv_nsec == 0 && st.st_ctim.tv_nsec == 0) margin = 2000000000;
+  const int64_t deadline = now_ns() + 2200000000;
+  for (;;) {
+    int64_t now = now_ns(), last = std::max(ns_of(st.st_mtim), ns_of(st.st_ctim));
+    if (now - last >= margin) return true;
+    if (last - now > 2000000000 || now >= deadline) return false;
+    int64_t wait = std::min<int64_t>(margin - (now - last), deadline - now);
+    struct timespec ts {time_t(wait / 1000000000), long(wait % 1000000000)};
+    while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    if (::fstat(fd, &st) != 0) return false;
+  }
+}
+
+bool immutable_file(int fd) {
+  int flags = 0;
+  return ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
+}
+
 [[noreturn]] void open_error(const std::string& path, const std::string& what, int fd) {
   int err = errno;
   if (fd >= 0) ::close(fd);
@@ -109,15 +147,17 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     throw Error("GraphError", "not a regular file").at_path(path);
   }
   f->fd_ = fd;  // closed by the destructor from here on
+  bool settled = settle(fd, f->stat_);
   f->size_ = size_t(f->stat_.st_size);
   if (f->size_ == 0) return f;
-  if (f->size_ >= kMapThreshold) {
+  if (f->size_ >= kMapThreshold && settled) {
     install_guard();
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) throw Error("GraphError", std::string("cannot map: ") + std::strerror(errno)).at_path(path);
     f->slot_ = claim_slot(static_cast<const uint8_t*>(p), f->size_);
     if (f->slot_ >= 0) {
       f->data_ = static_cast<const uint8_t*>(p);
+      f->immutable_ = immutable_file(fd);
       ::madvise(p, f->size_, MADV_SEQUENTIAL);
       return f;
     }
@@ -153,8 +193,8 @@ bool MappedFile::changed() const {
   if (slot_ >= 0 && g_slots[slot_].damaged.load(std::memory_order_acquire)) return true;
   struct stat now {};
   if (fd_ < 0 || ::fstat(fd_, &now) != 0) return false;  // a private copy in memory cannot change
-  return now.st_size != stat_.st_size || now.st_mtim.tv_sec != stat_.st_mtim.tv_sec ||
-         now.st_mtim.tv_nsec != stat_.st_mtim.tv_nsec;
+  return now.st_size != stat_.st_size || ns_of(now.st_mtim) != ns_of(stat_.st_mtim) ||
+         ns_of(now.st_ctim) != ns_of(stat_.st_ctim);
 }
 
 void MappedFile::check() const {

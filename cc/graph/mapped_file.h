@@ -7,8 +7,15 @@
 // the file would raise SIGBUS; a process-wide SIGBUS handler instead maps zero pages over the rest
 // of the mapping (so the read completes) and marks the file damaged. Every user of the bytes calls
 // check() when it is done (and before it commits an output): it throws a GraphError naming the file
-// when the mapping was damaged or the file's size, modification time or change time differ from
-// when it was opened, so a changed input is an error, never a crash or silently different output.
+// when the mapping was damaged or the file's size, modification time (ns) or change time (ns) differ
+// from when it was opened, so a changed input is an error, never a crash or silently different output.
+//
+// Timestamps advance in clock ticks, so a write in the same tick as the file's previous change would
+// leave both times as they were. open() therefore waits, when the file changed within the last two
+// ticks, until the clock has moved past them (a few milliseconds, only for a file that was just
+// written) and takes the file's state after that: any later write, even one that restores the
+// modification time (touch -r, cp -p), moves the change time, which nobody can set. A file whose
+// timestamps keep moving or lie ahead of this machine's clock is read into memory instead of mapped.
 #pragma once
 
 #include <sys/stat.h>
@@ -38,6 +45,10 @@ class MappedFile {
   // Throws GraphError when the file changed since it was opened (see above).
   void check() const;
   bool changed() const;
+  // True when the bytes cannot change under a reader that keeps them: a private copy in memory, or a
+  // mapping of a file with the immutable attribute (chattr +i). Zero-copy views handed to callers who
+  // keep them past check() (numpy views of checkpoint tensors) are made only of stable bytes.
+  bool stable() const { return slot_ < 0 || immutable_; }
 
  private:
   MappedFile() = default;
@@ -47,6 +58,7 @@ class MappedFile {
   size_t size_ = 0;
   int fd_ = -1;
   int slot_ = -1;  // index in the SIGBUS guard's table, -1 when not mapped
+  bool immutable_ = false;
   struct stat stat_ {};
 };
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +51,16 @@ long temp_name_pid(const std::string& name) {
 }
 
 bool process_exists(long pid) { return pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM); }
+
+// True when a writer holds the lock on the regular file at `path` (a live write whose pid this process
+// cannot see, e.g. from another PID namespace); false when it is free or cannot be opened.
+bool locked_by_writer(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return true;  // cannot tell: leave it
+  bool locked = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+  ::close(fd);  // the lock (if we got it) goes with the descriptor
+  return locked;
+}
 
 // Temporary paths of the AtomicFiles open in this process, for remove_live_temps().
 std::mutex live_mutex;
@@ -110,7 +121,8 @@ int remove_stale_temps(const std::string& dir, const std::string& name_prefix) {
     if (pid <= 0 || process_exists(pid)) continue;
     std::string full = (d.back() == '/' ? d : d + "/") + name;
     struct stat st;
-    if (::lstat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::unlink(full.c_str()) == 0) ++removed;
+    if (::lstat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && !locked_by_writer(full) && ::unlink(full.c_str()) == 0)
+      ++removed;
   }
   ::closedir(dp);
   return removed;
@@ -126,6 +138,7 @@ AtomicFile::AtomicFile(std::string path, std::string error_kind) : path_(std::mo
     if (fd_ < 0 && errno != EEXIST) fail("cannot create output file", errno);
   }
   if (fd_ < 0) fail("cannot create a temporary file beside the output", EEXIST);
+  ::flock(fd_, LOCK_EX | LOCK_NB);  // held while writing: remove_stale_temps() leaves a locked file alone
   set_live(temp_, true);
 }
 

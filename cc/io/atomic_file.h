@@ -6,8 +6,9 @@
 // temporary file.
 //
 // Temporary names are "<dir>/.<base>.tmp-<pid>-<random hex>"; remove_stale_temps() deletes the ones
-// whose writing process no longer exists (runs killed with SIGKILL), and a new AtomicFile calls it for
-// its own target.
+// whose writing process no longer exists (runs killed with SIGKILL) and whose lock is free (every
+// AtomicFile holds an exclusive flock on its temporary file, so a live writer's file is never removed,
+// even one whose pid this process cannot see); a new AtomicFile calls it for its own target.
 #pragma once
 
 #include <cstddef>
@@ -65,7 +66,8 @@ std::string temp_prefix(const std::string& path);
 // fsyncs a directory; file systems that cannot (EINVAL) are ignored. Throws error_kind on EIO etc.
 void sync_directory(const std::string& dir, const std::string& error_kind = "OutputError");
 // Removes the temporary files "<dir>/.<name>.tmp-<pid>-<hex>" whose <name> starts with `name_prefix`
-// and whose process <pid> no longer exists. Returns the number removed; never throws.
+// and whose process <pid> no longer exists, unless a writer holds its lock. Returns the number removed;
+// never throws.
 int remove_stale_temps(const std::string& dir, const std::string& name_prefix);
 // Removes the temporary files of every AtomicFile of this process still open (a signal is ending the
 // process: the CLI's watchdog calls it). Returns the number removed.

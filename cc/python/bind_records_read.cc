@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "python/records_columns.h"
 #include "python/records_common.h"
 #include "python/registry.h"
 #include "record/example_decoder.h"
@@ -24,39 +25,8 @@ using tfforge::py::SignalPoll;
 
 namespace {
 
-Kind parse_kind(const std::string& s) {
-  if (s == "int64") return Kind::kInt64;
-  if (s == "float") return Kind::kFloat;
-  if (s == "bytes") return Kind::kBytes;
-  throw tfforge::Error("SpecError", "unknown feature kind '" + s + "' (expected int64, float or bytes)");
-}
-
 Compression reader_compression(const std::string& path, const std::string& c) {
   return c == "auto" ? detect_compression(path) : parse_compression(c);
-}
-
-// A vector handed to numpy without a copy: the array owns it through a capsule.
-template <typename T>
-py::array_t<T> to_numpy(std::vector<T>&& v) {
-  auto* owned = new std::vector<T>(std::move(v));
-  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({py::ssize_t(owned->size())}, {py::ssize_t(sizeof(T))}, owned->data(), free_when_done);
-}
-
-py::array bytes_array(const ColumnOut& c, bool as_str) {
-  size_t n = c.bytes_offsets.size() - 1;
-  py::array out(py::dtype("O"), std::vector<py::ssize_t>{py::ssize_t(n)});
-  auto** slots = static_cast<PyObject**>(out.mutable_data());
-  const char* base = reinterpret_cast<const char*>(c.bytes.data());
-  for (size_t i = 0; i < n; ++i) {
-    Py_ssize_t len = Py_ssize_t(c.bytes_offsets[i + 1] - c.bytes_offsets[i]);
-    PyObject* o = as_str ? PyUnicode_DecodeUTF8(base + c.bytes_offsets[i], len, "replace")
-                         : PyBytes_FromStringAndSize(base + c.bytes_offsets[i], len);
-    if (!o) throw py::error_already_set();
-    Py_XDECREF(slots[i]);
-    slots[i] = o;
-  }
-  return out;
 }
 
 struct PyDecoder {
@@ -68,39 +38,9 @@ struct PyDecoder {
   std::mutex& mutex() { return m; }
 };
 
-// spec: list of (name, kind, count (-1 = variable length), default (None or list), as_str
-//                [, sequence, required, stride]); strict: TensorFlow's checks (see example_decoder.h).
 std::unique_ptr<PyDecoder> make_decoder(const py::list& spec, bool strict) {
-  std::vector<FeatureSpec> fs;
   auto out = std::make_unique<PyDecoder>();
-  for (const py::handle& h : spec) {
-    py::tuple t = py::reinterpret_borrow<py::tuple>(h);
-    FeatureSpec f;
-    f.name = key_bytes(t[0]);
-    f.kind = parse_kind(t[1].cast<std::string>());
-    f.count = t[2].cast<int64_t>();
-    if (t.size() >= 8) {
-      f.sequence = t[5].cast<bool>();
-      f.required = t[6].cast<bool>();
-      f.stride = t[7].cast<int64_t>();
-    }
-    if (!t[3].is_none()) {
-      f.has_default = true;
-      for (const py::handle& v : t[3]) {
-        if (f.kind == Kind::kInt64) f.default_i64.push_back(v.cast<int64_t>());
-        else if (f.kind == Kind::kFloat) f.default_f32.push_back(v.cast<float>());
-        else if (py::isinstance<py::str>(v)) f.default_bytes.push_back(v.cast<std::string>());
-        else f.default_bytes.push_back(std::string(v.cast<py::bytes>()));
-      }
-      size_t n = f.default_i64.size() + f.default_f32.size() + f.default_bytes.size();
-      if (int64_t(n) != f.count)
-        throw tfforge::Error("SpecError", "feature '" + f.name + "': default has " + std::to_string(n) +
-                                              " values, the shape needs " + std::to_string(f.count));
-    }
-    out->as_str.push_back(t[4].cast<bool>());
-    fs.push_back(std::move(f));
-  }
-  out->dec = std::make_unique<ExampleDecoder>(std::move(fs), strict);
+  out->dec = std::make_unique<ExampleDecoder>(tfforge::py::parse_spec(spec, &out->as_str), strict);
   return out;
 }
 
@@ -126,22 +66,7 @@ TFFORGE_BINDINGS(records_read) {
             // name -> (values, row_splits[, step_splits]); bytes values as an object array of bytes
             // (or str). Feature lists add step_splits (row_splits then index steps).
             auto lock = hold(d);
-            py::dict out;
-            auto& cols = d.dec->columns();
-            d.dec->remember_sizes();
-            for (size_t k = 0; k < cols.size(); ++k) {
-              ColumnOut& c = cols[k];
-              py::object values;
-              if (c.kind == Kind::kInt64) values = to_numpy(std::move(c.i64));
-              else if (c.kind == Kind::kFloat) values = to_numpy(std::move(c.f32));
-              else values = bytes_array(c, d.as_str[k]);
-              const FeatureSpec& fs = d.dec->spec()[k];
-              py::object key = fs.sequence ? py::object(py::make_tuple(key_str(fs.name), true)) : py::object(key_str(fs.name));
-              if (fs.sequence)
-                out[key] = py::make_tuple(values, to_numpy(std::move(c.row_splits)), to_numpy(std::move(c.step_splits)));
-              else
-                out[key] = py::make_tuple(values, to_numpy(std::move(c.row_splits)));
-            }
+            py::dict out = tfforge::py::take_columns(*d.dec, d.as_str);
             d.dec->reset();
             return out;
           },

@@ -77,6 +77,11 @@ class ExampleDecoder {
   // Moves other's rows (decoded with the same spec) behind this decoder's and resets other
   // (example_decoder_append.cc; used by parallel decoding).
   void append_rows(ExampleDecoder& other);
+  // Per column: values, bytes of bytes values, row splits held now; reserve() makes room for as much,
+  // so a new decoder fills a batch like an earlier one's without growing through reallocations.
+  struct ColumnSizes { size_t values, bytes, splits; };
+  std::vector<ColumnSizes> sizes() const;
+  void reserve(const std::vector<ColumnSizes>& sizes);
 
  private:
   struct Mark { size_t values, bytes, rows, steps; };

@@ -1,4 +1,5 @@
-// ExampleDecoder::append_rows: moving one decoder's rows behind another's (parallel decoding).
+// ExampleDecoder::append_rows: moving one decoder's rows behind another's (parallel decoding); sizes() and
+// reserve(): sizing a new decoder like one that has decoded a batch.
 #include <algorithm>
 
 #include "record/example_decoder.h"
@@ -25,6 +26,25 @@ void ExampleDecoder::append_rows(ExampleDecoder& other) {
   }
   rows_ += other.rows_;
   other.reset();
+}
+
+std::vector<ExampleDecoder::ColumnSizes> ExampleDecoder::sizes() const {
+  std::vector<ColumnSizes> out;
+  for (const ColumnOut& c : out_) out.push_back({c.num_values(), c.bytes.size(), c.row_splits.size()});
+  return out;
+}
+
+void ExampleDecoder::reserve(const std::vector<ColumnSizes>& sizes) {
+  for (size_t k = 0; k < out_.size() && k < sizes.size(); ++k) {
+    ColumnOut& c = out_[k];
+    if (c.kind == Kind::kInt64) c.i64.reserve(sizes[k].values);
+    if (c.kind == Kind::kFloat) c.f32.reserve(sizes[k].values);
+    if (c.kind == Kind::kBytes) {
+      c.bytes.reserve(sizes[k].bytes);
+      c.bytes_offsets.reserve(sizes[k].values + 1);
+    }
+    c.row_splits.reserve(sizes[k].splits);
+  }
 }
 
 }  // namespace tfforge::record

@@ -9,13 +9,17 @@ into place when complete.
 
 Temporary names are ".<name>.tmp-<pid>-<16 hex>", the same as the C++ writer's, so
 cleanup_stale_temps() removes the leftovers of killed runs of either; every new write calls it for
-its own target.
+its own target. A writer holds an exclusive flock on its temporary file (or directory) while it
+writes, and a leftover is removed only when its process is gone AND nobody holds that lock, so the
+temporary file of a live writer is never removed, even one in another PID namespace (a container
+sharing the directory) whose pid means nothing here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import secrets
@@ -47,9 +51,41 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _lock(fd: int) -> bool:
+    """Takes the writer's exclusive lock on a temporary file or directory; False when another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _remove_if_unlocked(entry: os.DirEntry) -> bool:
+    """Removes a leftover temporary file or directory unless a writer still holds its lock."""
+    is_dir = entry.is_dir(follow_symlinks=False)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_DIRECTORY if is_dir else 0)
+    try:
+        fd = os.open(entry.path, flags)
+    except OSError:
+        return False
+    try:
+        if not _lock(fd):
+            return False  # a live writer (pid from another PID namespace, say)
+        if is_dir:
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def cleanup_stale_temps(directory: str, prefix: str) -> int:
     """Removes temporary files and directories "<directory>/.<prefix>*.tmp-<pid>-<hex>" whose process
-    no longer runs (left by a killed run); returns how many were removed. Never raises."""
+    no longer runs and whose writer's lock is free (left by a killed run); returns how many were
+    removed. Never raises."""
     want = "." + prefix
     removed = 0
     try:
@@ -62,14 +98,7 @@ def cleanup_stale_temps(directory: str, prefix: str) -> int:
         m = _TEMP_RE.search(entry.name)
         if not m or _pid_alive(int(m.group(1))):
             continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-            removed += 1
-        except OSError:
-            pass
+        removed += _remove_if_unlocked(entry)
     return removed
 
 
@@ -134,6 +163,7 @@ def _create_temp(path: str) -> tuple[str, int]:
             continue
         except OSError as exc:
             raise _output_error(exc, path) from None
+        _lock(fd)
         _register(tmp)
         return tmp, fd
     raise OutputError("cannot create a temporary file beside the output", path=path)
@@ -239,8 +269,12 @@ def atomic_directory(path):
     tmp = temp_name(path)
     try:
         os.mkdir(tmp, 0o777)
+        lock_fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.rmdir(tmp)
         raise _output_error(exc, path) from None
+    _lock(lock_fd)  # held until the end: the directory of a live write is never taken for a leftover
     _register(tmp)
     old = None
     try:
@@ -271,3 +305,4 @@ def atomic_directory(path):
                 _unregister(p)
                 if os.path.lexists(p):
                     shutil.rmtree(p, ignore_errors=True)
+        os.close(lock_fd)

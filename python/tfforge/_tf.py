@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 
 from tfforge.errors import TensorFlowNotInstalled
 
@@ -105,6 +104,7 @@ def native_stderr_quiet():
         try:
             sys.stderr.flush()
             saved = os.dup(2)
+            import tempfile  # here: the commands that never start TensorFlow do not pay for it
             scratch = stack.enter_context(tempfile.TemporaryFile())
         except (OSError, ValueError, AttributeError):  # no usable fd 2: nothing to hide
             yield

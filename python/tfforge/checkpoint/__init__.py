@@ -15,12 +15,14 @@ import builtins
 import os
 import re
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tfforge import _native
 from tfforge.checkpoint import _dtypes
 from tfforge.errors import CheckpointError
+
+if TYPE_CHECKING:  # numpy is imported by the functions that make or take arrays: `ckpt ls` needs none
+    import numpy as np
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
@@ -96,6 +98,7 @@ class Checkpoint:
         """The tensor as a new numpy array (strings and variants: an object array of bytes)."""
         e = self._r.entry(name)
         if e["dtype"] in (_dtypes.STRING, _dtypes.VARIANT):
+            import numpy as np
             out = np.empty(len(elems := self._r.read_elements(name)), dtype=object)
             out[:] = elems
             return out.reshape(e["shape"])
@@ -103,8 +106,11 @@ class Checkpoint:
         return self._r.read_bytes(name).view(dtype).reshape(e["shape"])
 
     def view(self, name: str) -> np.ndarray:
-        """A read-only numpy view of the memory-mapped data shard, without a copy, when the tensor is
-        stored whole; otherwise a copy as read() returns."""
+        """A read-only numpy view of the tensor's stored bytes, without a copy, when the tensor is
+        stored whole and its data shard cannot change under the view (a shard under 16 MiB, held in
+        memory, or an immutable file); otherwise a CRC-checked copy as read() returns. A view of a
+        mapped file that another process truncates or rewrites would show zeros or other values
+        after every check had passed, so such tensors are copied."""
         e = self._r.entry(name)
         if e["dtype"] not in (_dtypes.STRING, _dtypes.VARIANT):
             raw = self._r.stored_view(name)
@@ -129,6 +135,7 @@ def open(path: str | os.PathLike) -> Checkpoint:  # noqa: A001  (tfforge.checkpo
 
 
 def _elements(arr: np.ndarray) -> list:
+    import numpy as np
     out = []
     for v in arr.reshape(-1):
         if isinstance(v, str):
@@ -152,6 +159,7 @@ class Writer:
     def add(self, name: str, value, dtype: str | None = None) -> None:
         """Adds a tensor from a numpy array (or anything np.asarray takes). `dtype` is TensorFlow's
         name when it cannot be told from the array ('variant' for serialized variants)."""
+        import numpy as np
         arr = np.asarray(value)
         number = _dtypes.number(dtype) if dtype else _dtypes.from_numpy(arr.dtype)
         if number in (_dtypes.STRING, _dtypes.VARIANT):

@@ -6,9 +6,12 @@ of bytes."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tfforge.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STRING, VARIANT = 7, 21
 
@@ -39,6 +42,7 @@ def number(dtype_name: str) -> int:
 
 
 def to_numpy(number: int) -> np.dtype:
+    import numpy as np
     if number not in _TABLE:
         raise CheckpointError(f"checkpoint dtype {number} has no numpy equivalent")
     tf_name, np_name = _TABLE[number]
@@ -55,6 +59,7 @@ def to_numpy(number: int) -> np.dtype:
 
 def from_numpy(dtype: np.dtype) -> int:
     """The DataType number a numpy array is written as (object and bytes arrays: DT_STRING)."""
+    import numpy as np
     dtype = np.dtype(dtype)
     if dtype.kind in "OSU":
         return STRING

@@ -1,18 +1,20 @@
-"""TensorFlow DataType numbers <-> numpy dtypes, without importing TensorFlow."""
+"""TensorFlow DataType numbers <-> numpy dtypes, without importing TensorFlow (numpy itself is imported
+only by the functions that return or take numpy types: the graph commands never need it)."""
 
 from __future__ import annotations
 
-import numpy as np
+import functools
 
 from tfforge import _native
 from tfforge.errors import GraphError
 
-_NUMPY = {
-    1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 7: np.object_,
-    8: np.complex64, 9: np.int64, 10: np.bool_, 11: np.int8, 12: np.uint8, 13: np.int32, 15: np.int16,
-    16: np.uint16, 17: np.uint16, 18: np.complex128, 19: np.float16, 22: np.uint32, 23: np.uint64,
+# numpy's name for each DataType's value type (quantized types share their storage type); DT_STRING
+# maps to numpy's object type.
+_NUMPY_NAMES = {
+    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 8: "complex64", 9: "int64",
+    10: "bool", 11: "int8", 12: "uint8", 13: "int32", 15: "int16", 16: "uint16", 17: "uint16",
+    18: "complex128", 19: "float16", 22: "uint32", 23: "uint64",
 }
-_FROM_NUMPY = {np.dtype(v): k for k, v in _NUMPY.items() if k not in (11, 12, 13, 15, 16, 7)}
 
 # The TensorProto field that holds typed values for each dtype when tensor_content is not used.
 VALUE_FIELD = {
@@ -30,9 +32,9 @@ def name(dtype: int) -> str:
 
 def short_name(dtype: int) -> str:
     """'float32' style name for a DataType number (the DT_ name lower-cased when numpy has none)."""
-    np_type = to_numpy(dtype, strict=False)
-    if np_type is not None and np_type is not np.object_:
-        return np.dtype(np_type).name
+    short = _NUMPY_NAMES.get(int(dtype) % 100)
+    if short is not None:
+        return short
     n = name(dtype)
     return n[3:].lower() if n.startswith("DT_") else n
 
@@ -48,6 +50,15 @@ def number(dtype_name: str) -> int:
     return v
 
 
+@functools.lru_cache(maxsize=None)
+def _numpy_tables():
+    import numpy as np
+    to_np = {k: getattr(np, "bool_" if v == "bool" else v) for k, v in _NUMPY_NAMES.items()}
+    to_np[7] = np.object_
+    from_np = {np.dtype(v): k for k, v in to_np.items() if k not in (11, 12, 13, 15, 16, 7)}
+    return to_np, from_np
+
+
 def to_numpy(dtype: int, strict: bool = True):
     dtype = int(dtype) % 100  # *_REF types share the value type
     if dtype == 14:
@@ -58,19 +69,20 @@ def to_numpy(dtype: int, strict: bool = True):
             if strict:
                 raise GraphError("bfloat16 tensors need the ml_dtypes package") from None
             return None
-    t = _NUMPY.get(dtype)
+    t = _numpy_tables()[0].get(dtype)
     if t is None and strict:
         raise GraphError(f"tensors of {name(dtype)} have no numpy equivalent")
     return t
 
 
 def from_numpy(dtype) -> int:
+    import numpy as np
     dt = np.dtype(dtype)
     if dt.name == "bfloat16":
         return 14
     if dt.kind in ("S", "U", "O"):
         return 7
     try:
-        return _FROM_NUMPY[dt]
+        return _numpy_tables()[1][dt]
     except KeyError:
         raise GraphError(f"numpy dtype {dt} has no TensorFlow DataType") from None

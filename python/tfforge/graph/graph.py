@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterator
 
 from tfforge import _native
 from tfforge.errors import GraphError
 from tfforge.graph import dtypes
 from tfforge.graph.tensor import Tensor
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TEXT_SUFFIXES = (".pbtxt", ".txt")
 
@@ -168,6 +169,7 @@ class Graph:
         """Turns node `name` into a Const holding `value` (dtype, shape and bytes from the array). With
         borrow=True a numeric array's bytes are not copied: the graph keeps the array and writes from it
         (a view of a memory-mapped file stays one), so it must not change while the graph is in use."""
+        import numpy as np
         arr = np.asarray(value)
         dtype = dtypes.from_numpy(arr.dtype)
         if dtype == 7:

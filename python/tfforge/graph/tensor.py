@@ -1,14 +1,15 @@
-"""Tensors held in node attributes, decoded into numpy on demand."""
+"""Tensors held in node attributes, decoded into numpy on demand (numpy is imported only then)."""
 
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tfforge.errors import GraphError
 from tfforge.graph import dtypes
 
+if TYPE_CHECKING:
+    import numpy as np
 
 # A tensor stored as a few typed values but a huge shape (TensorFlow repeats the last value) is not
 # expanded past this many bytes of array: a tiny graph must not make numpy() allocate gigabytes.
@@ -21,6 +22,7 @@ def to_numpy(decoded: dict, max_bytes: int = MAX_EXPANDED_BYTES) -> np.ndarray:
     """A numpy array from the dict GraphDef.tensor() returns (tensor_content or typed *_val fields,
     the latter repeating the last value to fill the shape, as TensorFlow does). Raises GraphError
     when the shape is invalid or expanding the values would take more than `max_bytes`."""
+    import numpy as np
     dtype = decoded["dtype"]
     shape = tuple(decoded["shape"] or ())
     count = math.prod(shape)  # Python ints: no overflow on absurd shapes

@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from tfforge._io import write_text
+from tfforge._io import atomic_directory, write_text
 from tfforge._tf import import_tensorflow
 from tfforge.ops._loader import load_library
 
@@ -67,10 +67,13 @@ def annotate_saved_model(path) -> Path | None:
 
 
 def save_saved_model(obj, path, signatures=None, options=None) -> None:
-    """``tf.saved_model.save`` plus :func:`annotate_saved_model`."""
+    """``tf.saved_model.save`` plus :func:`annotate_saved_model`, atomically: the SavedModel is built in a
+    temporary directory beside ``path`` and replaces it only when complete (a failed or interrupted save
+    leaves the old directory, or nothing)."""
     tf = import_tensorflow()
-    tf.saved_model.save(obj, str(path), signatures=signatures, options=options)
-    annotate_saved_model(path)
+    with atomic_directory(path) as tmp:
+        tf.saved_model.save(obj, tmp, signatures=signatures, options=options)
+        annotate_saved_model(tmp)
 
 
 def load_saved_model(path, tags=None, options=None):

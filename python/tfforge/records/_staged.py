@@ -147,5 +147,5 @@ def read_tables(paths: list, spec: Spec, batch_size: int):
 
     schema = arrow_schema(spec)
     for path in paths:
-        for cols in read(path, spec=spec, batch_size=batch_size):
+        for cols in read(path, spec=spec, batch_size=batch_size, workers=1):  # the engine runs tasks in parallel
             yield pa.Table.from_arrays([_arrow_column(cols[n], schema.field(n).type) for n in spec], schema=schema)

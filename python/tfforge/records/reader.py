@@ -2,98 +2,24 @@
 
 from __future__ import annotations
 
-import glob as _glob
 import os
 import queue
-import re
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tfforge import _native
-from tfforge.errors import SpecError, TfforgeError
+from tfforge.errors import SpecError
 from tfforge.records import _layout
 from tfforge.records.ragged import Ragged
 from tfforge.records.raw import compression_arg as _compression_arg
 from tfforge.records.raw import path_arg
+from tfforge.records.files import (  # noqa: F401  (re-exported: the numpy-free part of the reader)
+    SHARD_GLOB, VerifyReport, check_complete, count, default_workers, resolve_paths, verify, workers_arg)
 from tfforge.records.spec import _SHARD_RE, Feature, Spec, load, spec_path
-
-_GLOB_CHARS = set("*?[")
-SHARD_GLOB = "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].tfrecord*"
-_SHARD_NAME = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})(?P<ext>\.tfrecord(?:\.gz|\.zz)?)?$")
-
-
-def resolve_paths(paths_or_glob) -> list[str]:
-    """Files from a path, a glob, a dataset prefix (its shards) or a list of those; sorted per pattern.
-
-    A prefix or glob must give complete datasets: shards named ``-i-of-N`` must all be there, and of one
-    N, or TfforgeError names what is missing (an interrupted write, a partial copy). Files listed one
-    by one are taken as they are."""
-    items = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
-    out: list[str] = []
-    for item in items:
-        item = path_arg(item)
-        if _GLOB_CHARS & set(item):
-            found = sorted(_glob.glob(item))
-            check_complete(found, item)
-        elif os.path.isfile(item):
-            found = [item]
-        elif os.path.exists(item) and not os.path.isdir(item):
-            raise TfforgeError("not a regular file (a FIFO, socket or device is not read)", path=item)
-        else:
-            found = _dataset_shards(item)
-        if not found:
-            raise TfforgeError("no TFRecord files match", path=item)
-        out.extend(found)
-    return out
-
-
-def check_complete(paths: list[str], source: str) -> None:
-    """Raises TfforgeError unless the ``-i-of-N`` shards among paths form whole sets, one N per name."""
-    groups: dict[tuple, set] = {}
-    for p in paths:
-        m = _SHARD_NAME.match(p)
-        if m:
-            groups.setdefault((m["stem"], int(m["n"]), m["ext"] or ""), set()).add(int(m["i"]))
-    counts: dict[str, list] = {}
-    for (stem, n, ext), present in sorted(groups.items()):
-        counts.setdefault(stem, []).append(f"-of-{n:05d}{ext}")
-        missing = [i for i in range(n) if i not in present]
-        if missing:
-            names = ", ".join(f"{os.path.basename(stem)}-{i:05d}-of-{n:05d}{ext}" for i in missing[:4])
-            more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
-            raise TfforgeError(f"incomplete dataset: {len(missing)} of {n} shards missing ({names}{more}); "
-                               "an interrupted write or a partial copy? To read some shards only, list them "
-                               "one by one", path=source)
-    for stem, sets in counts.items():
-        if len(sets) > 1:
-            raise TfforgeError(f"shards of {len(sets)} datasets share the name {os.path.basename(stem)} "
-                               f"({', '.join(sets)}); remove the stale set or name the files", path=source)
-
-
-def _dataset_shards(prefix: str) -> list[str]:
-    """A dataset's shards: those its spec file lists (so leftovers of an earlier run with another shard
-    count are not mixed in), else every file named like a shard of the prefix, as one complete set."""
-    spec_file = spec_path(prefix)
-    if os.path.isfile(spec_file):
-        shards = load(spec_file).metadata.get("shards")
-        if shards:
-            folder = os.path.dirname(prefix)
-            paths = [os.path.join(folder, s) for s in shards]
-            missing = [os.path.basename(p) for p in paths if not os.path.isfile(p)]
-            if missing:
-                more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
-                raise TfforgeError(f"incomplete dataset: the spec file lists {len(paths)} shards, {len(missing)} "
-                                   f"are missing ({', '.join(missing[:4])}{more})", path=spec_file)
-            return paths
-    found = sorted(_glob.glob(_glob.escape(prefix) + SHARD_GLOB))
-    check_complete(found, prefix)
-    return found
-
 
 def infer_spec(path: str, records: int = 1024, compression="auto", *, verify: bool = True,
                skip_corrupt: bool = False) -> Spec:
@@ -173,15 +99,33 @@ class ReadIterator(Iterator):
             return _layout.assemble(self.spec, self.features, out, rows, segments, self.strict)
         return {name: _column(v, s, self.spec[name], rows) for name, (v, s) in out.items()}
 
+    def _entries(self):
+        return (self.spec.to_native(self.features) if self._plain
+                else _layout.decoder_entries(self.spec, self.features))
+
     def _decoder(self):
-        entries = (self.spec.to_native(self.features) if self._plain
-                   else _layout.decoder_entries(self.spec, self.features))
-        return _native.ExampleDecoder(entries, self.strict)
+        return _native.ExampleDecoder(self._entries(), self.strict)
 
     def _generate(self):
-        if not self.ordered and len(self.paths) > 1 and self.workers > 1:
+        _native.keep_freed_memory()  # see cc/python/bind_records_pipeline.cc
+        if self.workers > 1 and not self.ordered and len(self.paths) > 1:
             yield from self._generate_unordered()
-            return
+        elif self.workers > 1 and not self.skip_corrupt:
+            yield from self._generate_pipelined()
+        else:
+            yield from self._generate_sequential()
+
+    def _generate_pipelined(self):
+        """Whole batches decoded on the workers, ahead of the caller, taken in order
+        (cc/record/batch_pipeline.h): the same batches as one worker gives."""
+        pipe = _native.BatchPipeline(self.paths, self.compression, self.verify, self._entries(), self.strict,
+                                     self.batch_size, self.workers)
+        while (got := pipe.next()) is not None:
+            yield self._columns(*got)
+
+    def _generate_sequential(self):
+        """One thread reads; with workers > 1 (recovery mode) each batch's records are decoded in slices on
+        the workers (cc/record/parallel_decode.h), so skipped records are listed as one worker lists them."""
         decoder = self._decoder()
         for path in self.paths:
             reader = _native.RecordReader(path, self.compression, self.verify, self.skip_corrupt)
@@ -274,24 +218,8 @@ class ReadIterator(Iterator):
                 t.join()
 
 
-def default_workers() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def workers_arg(workers) -> int:
-    if workers is None:
-        return default_workers()
-    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 1024:
-        raise SpecError(f"workers must be an integer from 1 to 1024, not {workers!r}")
-    return workers
-
-
 def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = True, skip_corrupt: bool = False,
-         compression="auto", features=None, strict: bool = True, workers: int | None = 1,
+         compression="auto", features=None, strict: bool = True, workers: int | None = None,
          ordered: bool = True) -> ReadIterator:
     """Reads Examples as batches: an iterator of {name: column} dicts of up to ``batch_size`` rows.
 
@@ -312,11 +240,11 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
     selects a subset. ``verify`` checks every record's data CRC. ``skip_corrupt`` skips damaged
     records instead of raising CorruptRecordError and lists them in ``.skipped`` of the iterator.
 
-    Decoding runs on ``workers`` threads (``None``: every core this process may use), each batch's
-    records split between them, so rows come in file order and the batches are the same as with one
-    worker. The default is one worker: on the shared 2-core machine where it was measured, splitting
-    each batch across cores was slower than decoding straight from the reader (docs/records.md). ``ordered=False`` instead reads whole files on the workers at once and yields batches as
-    they are done (each file's last batch may be short): faster with many small shards, order not kept.
+    Decoding runs on ``workers`` threads (default ``None``: every core this process may use). The files
+    are read as one stream of records and cut into batches as one thread cuts them; each batch is decoded
+    whole on a worker while earlier ones are handed out, and batches come in file order, the same as with
+    ``workers=1`` (rows, batch boundaries, the first error). ``ordered=False`` instead reads whole files
+    on the workers at once and yields batches as they are done (each file's last batch may be short).
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise SpecError(f"batch_size must be an integer of at least 1, not {batch_size!r}")
@@ -332,66 +260,6 @@ def read(paths_or_glob, *, batch_size: int = 1024, spec=None, verify: bool = Tru
         raise SpecError(f"features {unknown} are not in the spec ({', '.join(s)})")
     return ReadIterator(paths, s, batch_size, verify, skip_corrupt, comp, names, strict=strict,
                         workers=workers_arg(workers), ordered=bool(ordered))
-
-
-def _per_file(fn, paths: list, workers) -> list:
-    """fn(path) for every file, on up to ``workers`` threads at once (the native calls release the
-    GIL), results in the order of paths."""
-    n = min(workers_arg(workers), len(paths))
-    if n <= 1:
-        return [fn(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(fn, paths))
-
-
-def count(paths_or_glob, *, compression="auto", workers: int | None = None) -> int:
-    """Number of records in the files (framing is followed; data CRCs are not checked). Files are
-    counted on ``workers`` threads at once (default: every core)."""
-    comp = _compression_arg(compression)
-    return sum(_per_file(lambda p: _native.count_records(p, comp), resolve_paths(paths_or_glob), workers))
-
-
-@dataclass
-class VerifyReport:
-    """Per-file records, bytes and every CRC / framing (/ Example) error with record and byte offset."""
-
-    files: list
-
-    @property
-    def records(self) -> int:
-        return sum(f["records"] for f in self.files)
-
-    @property
-    def bytes(self) -> int:
-        return sum(f["bytes"] for f in self.files)
-
-    @property
-    def errors(self) -> list:
-        return [e for f in self.files for e in f["errors"]]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __str__(self):
-        lines = [f"{len(self.files)} file(s), {self.records} records, {self.bytes} bytes, "
-                 f"{len(self.errors)} error(s)"]
-        for e in self.errors:
-            lines.append(f"{e['path']}: record {e['record']}, byte offset {e['offset']}: {e['reason']}")
-        return "\n".join(lines)
-
-
-def verify(paths_or_glob, *, examples: bool = False, compression="auto", max_record_bytes: int = 1 << 31,
-           workers: int | None = None) -> VerifyReport:
-    """Checks every record's framing and CRCs (and with examples=True that each parses as an Example).
-
-    Without examples, record data streams through a small buffer (memory does not grow with record
-    sizes); with examples each record is held to be parsed, and a length beyond max_record_bytes is
-    reported as an error instead of being read. Files are checked on ``workers`` threads at once
-    (default: every core); the report lists them in order."""
-    comp = _compression_arg(compression)
-    return VerifyReport(_per_file(lambda p: _native.verify_file(p, comp, examples, max_record_bytes),
-                                  resolve_paths(paths_or_glob), workers))
 
 
 def head(path, n: int = 5, *, compression="auto") -> list[dict]:

@@ -4,6 +4,8 @@ the executors (Arrow batches through ``mapInArrow``): no JVM connector, no Tenso
     from tfforge.records import spark as tfspark
     tfspark.write(df, "/data/out/train", shards=64, compression="gzip")
     df2 = tfspark.read(spark, "/data/out/train")
+    tfspark.register(spark)                                   # pyspark 4: a Python data source
+    df3 = spark.read.format("tfrecord").load("/data/out/train")
 
 The prefix must be on a file system that the driver and every executor see under the same path (local
 disk in local mode, NFS, a FUSE mount). Each task writes its partition to a hidden staging file (itself
@@ -114,6 +116,22 @@ def read(spark, prefix, *, batch_size: int = 4096):
     schema = from_arrow_schema(_staged.arrow_schema(s))
     files = spark.createDataFrame(spark.sparkContext.parallelize([(p,) for p in paths], len(paths)), "path string")
     return files.mapInArrow(_DecodeShards(s.to_json(), batch_size), schema)
+
+
+def register(spark, name: str = "tfrecord") -> None:
+    """Registers tfforge's reader as a Spark data source (pyspark 4's Python data source API), so
+    ``spark.read.format(name).load(prefix)`` reads a dataset as :func:`read` does (options: ``spec``, a
+    spec file; ``batchSize``, rows per Arrow batch). Pass another ``name`` where a JVM connector already
+    uses "tfrecord"."""
+    try:
+        from tfforge.records._spark_source import TFRecordSource
+    except ImportError as exc:
+        raise SpecError(f"spark.read.format needs pyspark 4 (pyspark.sql.datasource): {exc}") from None
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"name must be a non-empty string, not {name!r}")
+    source = TFRecordSource if name == TFRecordSource.name() else type(
+        "TFRecordSource_" + name, (TFRecordSource,), {"name": classmethod(lambda cls: name)})
+    spark.dataSource.register(source)
 
 
 def convert(src, prefix, *, shards: int | None = None, compression=None, spec=None, spark=None) -> list[str]:

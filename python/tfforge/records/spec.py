@@ -26,11 +26,11 @@ import json
 import math
 import operator
 import os
+import numbers
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-
-import numpy as np
 
 from tfforge.errors import SpecError
 
@@ -43,7 +43,7 @@ _SHARD_RE = re.compile(r"^(?P<prefix>.*)-\d{5}-of-\d{5}\.tfrecord(\.gz|\.zz)?$")
 
 def _ints(v, what: str) -> tuple:
     try:
-        items = (v,) if isinstance(v, (int, np.integer)) else tuple(v)
+        items = (v,) if isinstance(v, numbers.Integral) else tuple(v)  # numpy ints are Integral
         return tuple(operator.index(d) for d in items)
     except TypeError:
         raise SpecError(f"{what} must be an int or a list of ints, got {v!r}") from None
@@ -90,8 +90,11 @@ class Feature:
             object.__setattr__(self, "dtype", {"int64": "int64", "float": "float32", "bytes": "bytes"}[self.kind])
         if self.default is not None:
             d = self.default
-            items = tuple(d) if isinstance(d, (list, tuple, np.ndarray)) else (d,)
-            items = tuple(np.asarray(d).reshape(-1).tolist()) if isinstance(d, np.ndarray) else items
+            np = sys.modules.get("numpy")  # an array can only come from a process that imported numpy
+            if np is not None and isinstance(d, np.ndarray):
+                items = tuple(d.reshape(-1).tolist())
+            else:
+                items = tuple(d) if isinstance(d, (list, tuple)) else (d,)
             if self.kind == "bytes" and self.dtype != "str":  # text defaults as TensorFlow stores them
                 items = tuple(v.encode() if isinstance(v, str) else v for v in items)
             object.__setattr__(self, "default", items)
@@ -222,6 +225,7 @@ class Feature:
         if kind is None:
             raise SpecError(f"tf.io features hold int64, float32 or string values, not {f.dtype.name}")
         kind_of = type(f).__name__
+        import numpy as np
         if kind_of == "FixedLenFeature":
             d = f.default_value
             return cls(kind, f.shape, type="fixed", sequence=sequence,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tfforge
+from tfforge._io import atomic_directory
 from tfforge.errors import TfforgeError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -86,15 +87,18 @@ def write_project(name: str, directory=None, cuda: bool = False, grad: bool = Fa
         raise TfforgeError(f"{root} already exists and is not an empty directory; choose another --dir")
     flags = {"cuda": cuda, "grad": grad, "keras": keras}
     written = []
-    for out, (template, needs) in FILES.items():
-        if needs and not flags[needs]:
-            continue
-        path = root / render(out, op, flags)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = render((TEMPLATES / template).read_text(), op, flags)
-        text = re.sub(r"\n{3,}", "\n\n\n", text)  # blocks left out leave no runs of blank lines
-        path.write_text(text)
-        if path.suffix == ".py" and path.parent.name == "benchmarks":
-            os.chmod(path, 0o755)
-        written.append(path)
+    # Built in a temporary directory beside `root`, which appears only complete (never half a project).
+    with atomic_directory(root) as tmp:
+        for out, (template, needs) in FILES.items():
+            if needs and not flags[needs]:
+                continue
+            relative = render(out, op, flags)
+            path = Path(tmp) / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = render((TEMPLATES / template).read_text(), op, flags)
+            text = re.sub(r"\n{3,}", "\n\n\n", text)  # blocks left out leave no runs of blank lines
+            path.write_text(text)
+            if path.suffix == ".py" and path.parent.name == "benchmarks":
+                os.chmod(path, 0o755)
+            written.append(root / relative)
     return written

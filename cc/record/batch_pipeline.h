@@ -1,0 +1,141 @@
+// Ordered parallel reading: record files -> batches of decoded columns, in file order, each batch decoded
+// on its own worker thread while the caller consumes earlier ones.
+//
+// The files are one stream of records: batch k holds records [k * batch_size, (k + 1) * batch_size) of
+// it (batches span file boundaries), exactly what reading on one thread gives. The caller is one of the
+// `workers`: while the batch it wants is not ready it decodes one itself. A worker takes the next
+// batch's records from the shared reader position (an uncompressed file is read straight into the
+// batch's own buffer and only its framing is checked there; a compressed one goes through a
+// RecordReader and its records are copied), lets go of the reader, checks the data CRCs and decodes the
+// records into a decoder of its own; the caller takes finished
+// batches strictly in order. Reading runs ahead of the caller by a bounded number of batches, so memory
+// stays a few batches whatever the file sizes. Errors come in record order: a batch whose records hold
+// a bad one (or whose reading failed) raises when the caller reaches it, after every earlier batch.
+// Problems the direct path finds (framing, data CRC) are raised by reading the file again through a
+// RecordReader up to that record, so messages, record indexes and offsets are the reader's.
+// No recovery mode here (skip_corrupt changes batch boundaries; see parallel_decode.h for that).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "record/compression.h"
+#include "record/example_decoder.h"
+#include "record/record_reader.h"
+
+namespace tfforge::record {
+
+class BatchPipeline {
+ public:
+  // Where a batch's rows come from: rows from `row` on are records from `record` on of file `file`.
+  struct Segment {
+    int64_t row;
+    size_t file;
+    int64_t record;
+  };
+  struct Batch {
+    std::unique_ptr<ExampleDecoder> dec;  // holds the batch's rows; hand it back with recycle()
+    std::vector<Segment> segments;
+  };
+
+  // compression: nullopt = each file's own, detected when it is opened (detect_compression).
+  BatchPipeline(std::vector<std::string> paths, std::optional<Compression> compression, ReaderOptions options,
+                std::vector<FeatureSpec> spec, bool strict, int64_t batch_size, int workers);
+  ~BatchPipeline();  // stops the workers and waits for them
+  BatchPipeline(const BatchPipeline&) = delete;
+  BatchPipeline& operator=(const BatchPipeline&) = delete;
+
+  // Waits up to `ms` milliseconds for the next batch. Returns true when it is decided: *out holds it
+  // (out->dec null at the end of the data), or its error is thrown. False: not ready yet, ask again.
+  bool next(Batch* out, int ms);
+  // Returns a batch's decoder (its columns taken) for reuse.
+  void recycle(std::unique_ptr<ExampleDecoder> dec);
+  const std::vector<std::string>& paths() const { return paths_; }
+
+ private:
+  // A growable byte buffer that is not zero-filled (it is read into).
+  struct Bytes {
+    std::unique_ptr<uint8_t[]> data;
+    size_t size = 0, cap = 0;
+    void grow_to(size_t n);  // capacity for n bytes, contents kept
+  };
+  // Where a record of a job lies: in `raw` (uncompressed files, read straight into it; its data CRC
+  // still to check when verifying) or in `copied` (records a RecordReader gave).
+  struct Rec {
+    bool raw;
+    size_t start, size;
+    uint32_t crc;
+  };
+  struct Job {
+    Bytes raw;
+    std::vector<uint8_t> copied;
+    std::vector<Rec> recs;
+    std::vector<int64_t> index;
+    std::vector<uint64_t> offset;
+    std::vector<Segment> segments;
+    std::exception_ptr read_error;  // reading stopped here (after the job's records)
+    size_t size() const { return recs.size(); }
+  };
+  struct Done {
+    std::unique_ptr<ExampleDecoder> dec;
+    std::vector<Segment> segments;
+    std::exception_ptr error;
+  };
+  void work();
+  // Claims, reads and decodes the next batch into `job`; false when there is none to take on (reading
+  // is done, the pipeline stops, or - without `wait` - no room ahead of the caller).
+  bool work_one(Job& job, bool wait);
+  // Reads the next batch's records (the caller holds read_m_); false when nothing is left to read.
+  bool read_job(Job* job);
+  // Appends the next record of the open uncompressed file to job->raw; false at its end. Framing is
+  // checked here; anything wrong is raised by replay().
+  bool read_raw_record(Job* job, size_t* parsed);
+  // Makes n bytes from `parsed` available in job->raw; false if the file ends first.
+  bool fill_raw(Job* job, size_t parsed, size_t n);
+  // Raises the error RecordReader raises at record `record` of file `file` (reading it again from the
+  // start): the fast path's problems get exactly the slow path's messages.
+  [[noreturn]] void replay(size_t file, int64_t record) const;
+  std::unique_ptr<ExampleDecoder> take_decoder();
+
+  std::vector<std::string> paths_;
+  std::optional<Compression> compression_;
+  ReaderOptions options_;
+  std::vector<FeatureSpec> spec_;
+  bool strict_;
+  int64_t batch_size_;
+  size_t ahead_;  // batches read but not yet taken, at most
+
+  std::mutex read_m_;  // reader state and sequence numbers
+  std::unique_ptr<RecordReader> reader_;  // a compressed file
+  int fd_ = -1;                            // an uncompressed file, read straight into jobs
+  uint64_t file_size_ = 0, file_read_ = 0, file_parsed_ = 0;  // bytes of it: in all, read, parsed
+  Bytes carry_;                            // read beyond the last job's records: the next job's start
+  size_t record_hint_ = 0;                 // size of a record seen (read-ahead)
+  size_t file_ = 0;
+  int64_t file_records_ = 0;  // records read from the current file
+  int64_t next_seq_ = 0;
+  bool reading_done_ = false;  // under both mutexes: set while holding read_m_ and m_
+
+  std::mutex m_;  // results, the consumer position, the decoder pool, stopping
+  std::condition_variable ready_, space_;
+  std::map<int64_t, Done> done_;
+  int64_t taken_ = 0;
+  size_t in_flight_ = 0;  // batches claimed by workers and not yet taken
+  int64_t last_seq_ = -1;  // the batch that ended the data (empty, short or failed), once known
+  bool finished_ = false;  // the caller has had the last batch or an error
+  bool stop_ = false;
+  std::vector<std::unique_ptr<ExampleDecoder>> pool_;
+  std::vector<ExampleDecoder::ColumnSizes> sizes_;  // of the first full batch: new decoders reserve as much
+  Job own_job_;  // the caller's, when it decodes in next()
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tfforge::record
