@@ -1,6 +1,7 @@
 #include "graph/fuse.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <unordered_set>
 
@@ -160,7 +161,8 @@ std::string check_last_axis(const Body& b, const std::string& x, const std::stri
 
 int64_t last_dim(const Body& b, const std::string& x) {
   auto s = b.shape(x);
-  if (!s || s->dims.empty() || s->dims.back() < 0) return -1;
+  // past 2^24 it is a malformed graph, not a channel count (and would be a ones/zeros vector that size)
+  if (!s || s->dims.empty() || s->dims.back() < 0 || s->dims.back() > (int64_t(1) << 24)) return -1;
   return s->dims.back();
 }
 
@@ -186,6 +188,10 @@ bool channel_vector(Body& b, const std::string& what, const std::string& ref, co
       return false;
     }
   int64_t c = s->dims.back();
+  if (c < 0 || c > INT32_MAX) {
+    *reason = name + " has an unknown or impossible size " + std::to_string(c);
+    return false;
+  }
   auto xs = b.shape(x);
   if (xs) {
     if (xs->dims.size() < s->dims.size()) {
@@ -207,7 +213,7 @@ bool channel_vector(Body& b, const std::string& what, const std::string& ref, co
     return true;
   }
   int64_t p = b.producer(ref);
-  if (p >= 0 && b.node(size_t(p)).op == "Reshape") {
+  if (p >= 0 && b.node(size_t(p)).op == "Reshape" && !b.data_inputs(size_t(p)).empty()) {
     auto ins = b.data_inputs(size_t(p));
     auto inner = b.shape(ins[0]);
     if (inner && inner->dims.size() == 1 && inner->dims[0] == c && b.is_param(ins[0])) {

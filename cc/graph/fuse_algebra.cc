@@ -53,7 +53,7 @@ bool transcendental_op(const std::string& op) { return op == "Erf" || op == "Erf
 
 std::string number(double c) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.8g", c);
+  std::snprintf(buf, sizeof buf, "%.7g", c);  // float32 constants carry 7 digits
   return buf;
 }
 

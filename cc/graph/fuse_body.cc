@@ -138,8 +138,10 @@ void string_pair(Span entry, std::pair<std::string, std::string>* kv) {
   }
 }
 
+// Ops whose output has the input's shape and (up to rounding to its dtype) value: followed when reading
+// constants (tf.nn.gelu casts its float32 constants to float16 under a mixed policy) and shapes.
 bool passes_through(const std::string& op) {
-  return op == "Identity" || op == "StopGradient" || op == "Snapshot";
+  return op == "Identity" || op == "StopGradient" || op == "Snapshot" || op == "Cast";
 }
 
 }  // namespace
@@ -334,6 +336,29 @@ std::optional<std::string> Body::string_attr(size_t i, const char* key) const {
   return s.str();
 }
 
+std::optional<float> Body::float_attr(size_t i, const char* key) const {
+  const Attr* a = node(i).attr(key);
+  if (!a) return std::nullopt;
+  WireType t = wire::kVarint;
+  Span s = attr_field(a->value, kAttrF, &t);
+  if (!s.data || t != wire::kFixed32) return std::nullopt;
+  Reader r(s);
+  uint32_t bits = r.fixed32();
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+std::optional<int64_t> Body::int_attr(size_t i, const char* key) const {
+  const Attr* a = node(i).attr(key);
+  if (!a) return std::nullopt;
+  WireType t = wire::kLengthDelimited;
+  Span s = attr_field(a->value, kAttrI, &t);
+  if (!s.data || t != wire::kVarint) return std::nullopt;
+  Reader r(s);
+  return int64_t(r.varint());
+}
+
 std::optional<Shape> Body::shape(const std::string& ref, int depth) const {
   if (depth > 8) return std::nullopt;
   int64_t p = producer(ref);
@@ -359,7 +384,8 @@ std::optional<Shape> Body::shape(const std::string& ref, int depth) const {
   if (n.op == "Const") {
     if (const Attr* v = n.attr("value")) {
       WireType t = wire::kVarint;
-      Span s = attr_field(v->value, kAttrTensor, &t);
+      std::string scratch;  // a spliced Const keeps its weights in a tail
+      Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
       if (s.data) return parse_tensor(s).shape;
     }
     return std::nullopt;
@@ -407,7 +433,8 @@ std::optional<double> Body::scalar(const std::string& ref, int* dtype) const {
   const Attr* v = node(size_t(p)).attr("value");
   if (!v) return std::nullopt;
   WireType t = wire::kVarint;
-  Span s = attr_field(v->value, kAttrTensor, &t);
+  std::string scratch;
+  Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
   if (!s.data) return std::nullopt;
   TensorView tv = parse_tensor(s);
   if (tv.shape.unknown_rank || tv.shape.dims.size() > 1 || tv.shape.num_elements() != 1) return std::nullopt;
@@ -428,7 +455,8 @@ std::optional<std::vector<int64_t>> Body::ints(const std::string& ref) const {
   const Attr* v = node(size_t(p)).attr("value");
   if (!v) return std::nullopt;
   WireType t = wire::kVarint;
-  Span s = attr_field(v->value, kAttrTensor, &t);
+  std::string scratch;
+  Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
   if (!s.data) return std::nullopt;
   TensorView tv = parse_tensor(s);
   int64_t n = tv.shape.num_elements();
@@ -483,12 +511,27 @@ void Body::commit() {
     for (auto& h : r.second)
       for (auto& in : h.inputs) read.insert(input_node_name(in));
   }
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (removed_[i] || nodes[i].op != "Const" || uses_[i].empty() || read.count(nodes[i].name)) continue;
+  // Side-effect-free nodes whose every consumer went (the shape arithmetic of a removed Reshape, say).
+  static const std::unordered_set<std::string> pure = {
+      "Const", "Shape", "StridedSlice", "Prod", "Pack", "Fill", "Identity", "Cast", "Reshape", "ConcatV2",
+      "GatherV2", "Range", "Size", "Rank", "StopGradient"};
+  std::vector<size_t> work;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (removed_[i])
+      for (auto& in : nodes[i].inputs)
+        if (auto it = by_name_.find(input_node_name(in)); it != by_name_.end()) work.push_back(it->second);
+  while (!work.empty()) {
+    size_t i = work.back();
+    work.pop_back();
+    if (removed_[i] || replaced_.count(i) || !pure.count(nodes[i].op) || uses_[i].empty() || read.count(nodes[i].name))
+      continue;
     bool dead = true;
     for (auto& u : uses_[i])
       if (u.node < 0 || !removed_[size_t(u.node)]) dead = false;
-    if (dead) removed_[i] = true;
+    if (!dead) continue;
+    removed_[i] = true;
+    for (auto& in : nodes[i].inputs)
+      if (auto it = by_name_.find(input_node_name(in)); it != by_name_.end()) work.push_back(it->second);
   }
   auto rewrite = [&](std::string& ref) {
     if (fn_ < 0 || is_control_input(ref)) return false;

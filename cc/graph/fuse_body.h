@@ -57,6 +57,8 @@ class Body {
   int type_attr(size_t i, const char* key = "T") const;  // -1 when absent
   std::optional<bool> bool_attr(size_t i, const char* key) const;
   std::optional<std::string> string_attr(size_t i, const char* key) const;
+  std::optional<float> float_attr(size_t i, const char* key) const;
+  std::optional<int64_t> int_attr(size_t i, const char* key) const;
 
   // How a new node's output `arg` (its name in the op definition) is referred to here.
   std::string ref_to(const std::string& node_name, const std::string& arg) const;

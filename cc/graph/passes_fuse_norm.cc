@@ -35,10 +35,12 @@ bool mean_of(const Body& b, std::string ref, std::string* y, std::string* mean_r
   std::vector<size_t> seen;
   if (p >= 0 && b.node(size_t(p)).op == "StopGradient") {
     seen.push_back(size_t(p));
-    ref = b.data_inputs(size_t(p))[0];
+    auto in = b.data_inputs(size_t(p));
+    if (in.empty()) return false;
+    ref = in[0];
     p = b.producer(ref);
   }
-  if (p < 0 || b.node(size_t(p)).op != "Mean") return false;
+  if (p < 0 || b.node(size_t(p)).op != "Mean" || b.data_inputs(size_t(p)).empty()) return false;
   seen.push_back(size_t(p));
   *y = b.data_inputs(size_t(p))[0];
   *mean_ref = ref;
@@ -83,7 +85,8 @@ Stats read_stats(const Body& b, size_t anchor) {
     return s;
   }
   s.epsilon = *eps;
-  int64_t sq = b.producer(b.data_inputs(var)[0]);
+  auto vi = b.data_inputs(var);
+  int64_t sq = vi.empty() ? -1 : b.producer(vi[0]);
   if (sq < 0) {
     s.reason = "the mean '" + b.node(var).name + "' does not average squares";
     return s;
@@ -280,7 +283,139 @@ bool match_norm(Body& b, size_t anchor, bool layer_norm, Plan* plan, std::string
   return false;
 }
 
+// If `ref` is Fill(dims, c) or a Const with every element c (through Identity), true.
+bool filled_with(const Body& b, const std::string& ref, double c) {
+  int64_t p = b.producer(ref);
+  if (p < 0) return false;
+  if (b.node(size_t(p)).op == "Fill") {
+    auto ins = b.data_inputs(size_t(p));
+    return ins.size() == 2 && b.scalar(ins[1]) == c;
+  }
+  return b.scalar(ref) == c;
+}
+
+// tf.keras' LayerNormalization on its fused path: x reshaped to [1, rows, C, 1], FusedBatchNormV3 in
+// training mode over NCHW with scale ones and offset zeros (per-row statistics), reshaped back to x's
+// shape, then * gamma + beta.
+bool match_fused_batch_norm(Body& b, size_t fbn, Plan* plan, std::string* reason) {
+  auto ins = b.data_inputs(fbn);
+  if (ins.size() < 3) return false;
+  int64_t reshape = b.producer(ins[0]);
+  if (reshape < 0 || b.node(size_t(reshape)).op != "Reshape" || b.data_inputs(size_t(reshape)).size() != 2) return false;
+  // attrs at their defaults may be left out of the NodeDef: is_training=true, data_format=NHWC, epsilon=1e-4
+  if (!b.bool_attr(fbn, "is_training").value_or(true) || b.string_attr(fbn, "data_format") != std::string("NCHW") ||
+      !filled_with(b, ins[1], 1) || !filled_with(b, ins[2], 0))
+    return false;  // a batch norm, not a layer norm in disguise
+  const std::string x = b.data_inputs(size_t(reshape))[0];
+  std::string name = b.node(fbn).name;
+  // the reshape's target [1, rows, C, 1]: C must be the last axis of x
+  auto rs = b.data_inputs(size_t(reshape));
+  int64_t pack = rs.size() == 2 ? b.producer(rs[1]) : -1;
+  auto pi = pack >= 0 && b.node(size_t(pack)).op == "Pack" ? b.data_inputs(size_t(pack)) : std::vector<std::string>{};
+  if (pi.size() != 4 || b.scalar(pi[0]) != 1.0 || b.scalar(pi[3]) != 1.0) {
+    *reason = "the reshape before '" + name + "' is not to [1, rows, channels, 1]";
+    return false;
+  }
+  bool last_axis = false;
+  auto xs = b.shape(x);
+  if (auto c = b.scalar(pi[2])) last_axis = xs && !xs->dims.empty() && xs->dims.back() == int64_t(*c);
+  int64_t prod = b.producer(pi[2]);
+  if (!last_axis && prod >= 0 && b.node(size_t(prod)).op == "Prod" && !b.data_inputs(size_t(prod)).empty()) {
+    int64_t ss = b.producer(b.data_inputs(size_t(prod))[0]);
+    if (ss >= 0 && b.node(size_t(ss)).op == "StridedSlice" && b.data_inputs(size_t(ss)).size() == 4) {
+      auto si = b.data_inputs(size_t(ss));
+      int64_t shp = b.producer(si[0]);
+      auto begin = b.ints(si[1]);
+      bool to_end = (b.int_attr(size_t(ss), "end_mask").value_or(0) & 1) == 1 &&
+                    b.int_attr(size_t(ss), "begin_mask").value_or(0) == 0 &&
+                    b.int_attr(size_t(ss), "shrink_axis_mask").value_or(0) == 0;
+      bool of_x = shp >= 0 && b.node(size_t(shp)).op == "Shape" && !b.data_inputs(size_t(shp)).empty() &&
+                  b.key(b.data_inputs(size_t(shp))[0]) == b.key(x);
+      if (of_x && to_end && begin && begin->size() == 1 && b.ints(si[3]) == std::vector<int64_t>{1})
+        last_axis = (*begin)[0] == -1 || (xs && int64_t(xs->dims.size()) - 1 == (*begin)[0]);
+    }
+  }
+  if (!last_axis) {
+    *reason = "'" + name + "' normalises over more than the last axis of x (or x's rank is unknown)";
+    return false;
+  }
+  // y only, reshaped back to x's shape
+  std::string y = b.ref_to(name, "y");
+  int64_t back = -1;
+  for (auto& u : b.uses(fbn)) {
+    bool reads_y = false;
+    if (u.node >= 0 && !u.control)
+      for (auto& in : b.data_inputs(size_t(u.node))) reads_y |= b.producer(in) == int64_t(fbn) && b.key(in) == b.key(y);
+    if (!reads_y || back >= 0) {
+      *reason = "another output of '" + name + "' is read, or y by more than one node";
+      return false;
+    }
+    back = u.node;
+  }
+  auto bi = back >= 0 ? b.data_inputs(size_t(back)) : std::vector<std::string>{};
+  int64_t shp = bi.size() == 2 ? b.producer(bi[1]) : -1;
+  if (back < 0 || b.node(size_t(back)).op != "Reshape" || shp < 0 || b.node(size_t(shp)).op != "Shape" ||
+      b.data_inputs(size_t(shp)).empty() || b.key(b.data_inputs(size_t(shp))[0]) != b.key(x)) {
+    *reason = "the output of '" + name + "' is not reshaped back to the shape of x";
+    return false;
+  }
+  auto eps = b.float_attr(fbn, "epsilon");
+  if (!eps) eps = 1e-4f;
+  // * gamma + beta, as a polynomial in the normalised n
+  Region rg(b);
+  std::string n_ref = b.ref_to(b.node(size_t(back)).name, "output");
+  int n = rg.atom(n_ref);
+  rg.grow(size_t(back), n_ref, Poly::atom(n), false);
+  std::string first;
+  for (auto it = rg.order().rbegin(); it != rg.order().rend(); ++it) {
+    const Poly& p = rg.value(*it);
+    int gamma = -1, beta = -1;
+    bool ok = p.ok && !p.terms.empty() && p.terms.size() <= 2;
+    for (auto& t : p.terms) {
+      if (!ok || !close(t.c, 1, b.type_attr(*it))) { ok = false; break; }
+      if (t.m.size() == 1 && t.m[0] == std::pair<int, int>{n, 1}) continue;
+      if (t.m.size() == 2 && t.m[0] == std::pair<int, int>{n, 1} && t.m[1].second == 1 && gamma < 0) gamma = t.m[1].first;
+      else if (t.m.size() == 1 && t.m[0].second == 1 && t.m[0].first != n && beta < 0) beta = t.m[0].first;
+      else ok = false;
+    }
+    bool has_n = false;
+    for (auto& t : p.terms) has_n |= !t.m.empty() && t.m[0].first == n;
+    if (!ok || !has_n) continue;
+    size_t o = *it;
+    int dtype = b.type_attr(o);
+    std::vector<size_t> cone = rg.cone(o);
+    cone.insert(cone.end(), {fbn, size_t(reshape)});
+    Plan pl;
+    std::string g, be, why;
+    int64_t channels = last_dim(b, x);
+    if (!fusable_dtype(dtype)) why = std::string("TfforgeLayerNorm takes float32, float16 or bfloat16, not ") + dtype_name(dtype);
+    else if (!(why = check_consumers(b, cone, o)).empty()) {}
+    else if (gamma >= 0 && !channel_vector(b, "gamma", rg.atom_ref(gamma), x, dtype, b.node(o).name, &g, &pl.helpers, &why)) {}
+    else if (beta >= 0 && !channel_vector(b, "beta", rg.atom_ref(beta), x, dtype, b.node(o).name, &be, &pl.helpers, &why)) {}
+    else if ((gamma < 0 || beta < 0) && channels < 0) why = "no gamma or beta and the size of x's last axis is unknown";
+    if (!why.empty()) {
+      if (first.empty()) first = why;
+      continue;
+    }
+    if (gamma < 0) g = filled_vector(b, b.node(o).name, dtype, channels, 1, &pl.helpers);
+    if (beta < 0) be = filled_vector(b, b.node(o).name, dtype, channels, 0, &pl.helpers);
+    pl.output = o;
+    pl.nodes = cone;
+    pl.op = "TfforgeLayerNorm";
+    pl.inputs = {x, g, be};
+    pl.attrs = {{"T", type_attr_value(dtype)}, {"epsilon", float_attr_value(*eps)}};
+    char text[48];
+    std::snprintf(text, sizeof text, "epsilon=%g (FusedBatchNormV3 form)", double(*eps));
+    pl.detail = text;
+    *plan = std::move(pl);
+    return true;
+  }
+  *reason = first.empty() ? "no node computes normalised * gamma + beta after '" + name + "'" : first;
+  return false;
+}
+
 bool match_layer_norm(Body& b, size_t anchor, const std::vector<bool>&, Plan* plan, std::string* reason) {
+  if (b.node(anchor).op == "FusedBatchNormV3") return match_fused_batch_norm(b, anchor, plan, reason);
   return match_norm(b, anchor, true, plan, reason);
 }
 
@@ -291,7 +426,7 @@ bool match_rms_norm(Body& b, size_t anchor, const std::vector<bool>&, Plan* plan
 }  // namespace
 
 void fuse_layer_norm(GraphDef& g, const PassContext& ctx, std::vector<Site>* report) {
-  run_fusion(g, ctx, "layer_norm", {"Rsqrt", "Sqrt"}, match_layer_norm, report);
+  run_fusion(g, ctx, "layer_norm", {"Rsqrt", "Sqrt", "FusedBatchNormV3"}, match_layer_norm, report);
 }
 
 void fuse_rms_norm(GraphDef& g, const PassContext& ctx, std::vector<Site>* report) {
