@@ -263,3 +263,44 @@ def test_tflite_converter_switch_is_still_there():
     compat_tf.keep_tensor_lists(converter)
     assert converter._experimental_lower_tensor_list_ops is False  # noqa: SLF001
     assert compat_tf.float_norm_quantizer(converter), compat_tf.float_norm_quantizer(converter).reason
+
+
+def test_records_dataset_without_the_native_source_falls_back_with_one_line(tmp_path, monkeypatch, caplog):
+    """tf.data's DatasetSource gone: records.dataset logs why and reads through TFRecordDataset + the parse op,
+    with the same batches."""
+    import numpy as np
+
+    import tfforge.records as records
+    from tfforge._compat import tf as compat_tf
+
+    prefix = str(tmp_path / "d")
+    records.write({"x": np.arange(10, dtype=np.int64), "y": np.arange(20, dtype=np.float32).reshape(10, 2)}, prefix)
+    native = [{k: v.numpy() for k, v in b.items()} for b in records.dataset(prefix, 4)]
+    monkeypatch.setattr(compat_tf, "dataset_source", lambda: compat_tf.missing("DatasetSource", "simulated"))
+    with caplog.at_level("WARNING", logger="tfforge.compat"):
+        fallen = [{k: v.numpy() for k, v in b.items()} for b in records.dataset(prefix, 4)]
+    assert [r.getMessage() for r in caplog.records if "DatasetSource" in r.getMessage()] == [
+        "tfforge: DatasetSource is unavailable (simulated); records.dataset reads with TFRecordDataset and the parse op"]
+    assert len(native) == len(fallen) == 3
+    for a, b in zip(native, fallen):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_delegation_count_without_the_interpreter_node_list_is_none(monkeypatch, caplog):
+    """The interpreter's _get_ops_details gone: xnnpack_delegation returns None and says why once."""
+    import tensorflow as tf
+
+    from tfforge._compat import tf as compat_tf
+    from tfforge.convert import xnnpack_delegation
+
+    fn = tf.function(lambda x: tf.nn.relu(x) * 2.0, input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+    model = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    assert xnnpack_delegation(model).nodes >= 1
+    monkeypatch.setattr(compat_tf, "_interpreter_nodes",
+                        lambda cls: compat_tf.missing("Interpreter._get_ops_details", "simulated"))
+    monkeypatch.setattr(compat_tf, "_logged", set())
+    with caplog.at_level("WARNING", logger="tfforge.compat"):
+        assert xnnpack_delegation(model) is None
+    assert any("Interpreter._get_ops_details is unavailable (simulated)" in r.getMessage() for r in caplog.records)

@@ -114,6 +114,15 @@ def _native_source(tf, filenames, spec: Spec, attrs: dict, defaults: list, batch
     return _Source()
 
 
+def _native_source_available() -> bool:
+    from tfforge._compat import fallback
+    from tfforge._compat.tf import dataset_source
+    feature = dataset_source()
+    if not feature:
+        fallback(feature, "records.dataset reads with TFRecordDataset and the parse op")
+    return bool(feature)
+
+
 def _compression(paths: list, compression) -> str:
     comp = compression_arg(compression)
     if comp != "auto":
@@ -152,7 +161,7 @@ def dataset(paths_or_prefix, batch_size: int, *, spec=None, features=None, varle
     s = Spec.coerce(spec) or find_spec(paths) or infer_spec(paths[0], 1024, compression_arg(compression))
     attrs, defaults, names = _layout(tf, s, features, varlen)  # checks the spec now
     autotune = tf.data.AUTOTUNE
-    if not shuffle_buffer:
+    if not shuffle_buffer and _native_source_available():
         n = workers_arg(workers)
         native_comp = {"": "none", "GZIP": "gzip", "ZLIB": "zlib"}[comp]
 
@@ -174,7 +183,8 @@ def dataset(paths_or_prefix, batch_size: int, *, spec=None, features=None, varle
     ds = files.interleave(lambda p: tf.data.TFRecordDataset(p, compression_type=comp),
                           cycle_length=cycle_length or min(len(paths), 16), block_length=1,
                           num_parallel_calls=autotune if len(paths) > 1 else None, deterministic=deterministic)
-    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x: parse_batch(x, s, features=features, varlen=varlen), num_parallel_calls=autotune,
                 deterministic=deterministic)
