@@ -3,8 +3,8 @@ KeyboardInterrupt), so `finally` blocks and tfforge._io remove temporary outputs
 
 Python runs signal handlers only between bytecodes of the main thread; a long native call can delay
 that. A watchdog thread learns of the signal at once through signal.set_wakeup_fd and, if the handler
-has not run within WATCHDOG_S, removes the temporary outputs in flight and ends the process itself,
-so a signal always acts within half a second. (Temporary files of native writers that the watchdog
+has not run within WATCHDOG_S, or the unwinding it started has not left the block by DEADLINE_S, removes
+the temporary outputs in flight and ends the process itself, so a signal always acts within half a second. (Temporary files of native writers that the watchdog
 cannot see are removed by the next write to the same place; see tfforge._io.cleanup_stale_temps.)
 """
 
@@ -15,7 +15,8 @@ import os
 import signal
 import threading
 
-WATCHDOG_S = 0.4
+WATCHDOG_S = 0.25  # for the handler to start
+DEADLINE_S = 0.4    # for the unwinding it starts (finally blocks, removing temporaries); the exit itself fits in the half second
 
 
 class Terminated(KeyboardInterrupt):
@@ -76,7 +77,7 @@ def _watch(r: int, ran: threading.Event, stop: threading.Event) -> None:
         signums = [b for b in data if b in (signal.SIGINT, signal.SIGTERM)]
         if not signums:
             continue
-        if ran.wait(WATCHDOG_S) or stop.is_set():
+        if (ran.wait(WATCHDOG_S) or stop.is_set()) and stop.wait(DEADLINE_S - WATCHDOG_S):
             ran.clear()
             continue
         _force_exit(signums[-1])
