@@ -144,6 +144,16 @@ bool passes_through(const std::string& op) {
   return op == "Identity" || op == "StopGradient" || op == "Snapshot" || op == "Cast";
 }
 
+// A Const node's tensor; its bytes may live in `scratch` (a spliced Const keeps its weights in a tail).
+std::optional<TensorView> const_tensor(const Node& n, std::string* scratch) {
+  const Attr* v = n.attr("value");
+  if (!v) return std::nullopt;
+  WireType t = wire::kVarint;
+  Span s = attr_field(attr_bytes(*v, scratch), kAttrTensor, &t);
+  if (!s.data) return std::nullopt;
+  return parse_tensor(s);
+}
+
 }  // namespace
 
 Body::Body(GraphDef& g, const std::vector<std::string>& keep) : g_(g), nodes_(&g.nodes), keep_(keep) { index(); }
@@ -382,12 +392,8 @@ std::optional<Shape> Body::shape(const std::string& ref, int depth) const {
     }
   }
   if (n.op == "Const") {
-    if (const Attr* v = n.attr("value")) {
-      WireType t = wire::kVarint;
-      std::string scratch;  // a spliced Const keeps its weights in a tail
-      Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
-      if (s.data) return parse_tensor(s).shape;
-    }
+    std::string scratch;  // a spliced Const keeps its weights in a tail
+    if (auto tv = const_tensor(n, &scratch)) return tv->shape;
     return std::nullopt;
   }
   if (n.op == "Placeholder" || n.op == "VariableV2" || n.op == "VarHandleOp" || n.op == "Variable") {
@@ -422,7 +428,7 @@ std::optional<Shape> Body::shape(const std::string& ref, int depth) const {
   return std::nullopt;
 }
 
-std::optional<double> Body::scalar(const std::string& ref, int* dtype) const {
+std::optional<TensorView> Body::constant(const std::string& ref, std::string* scratch) const {
   int64_t p = producer(ref);
   for (int hops = 0; p >= 0 && passes_through(node(size_t(p)).op) && hops < 8; ++hops) {
     auto ins = data_inputs(size_t(p));
@@ -430,13 +436,14 @@ std::optional<double> Body::scalar(const std::string& ref, int* dtype) const {
     p = producer(ins[0]);
   }
   if (p < 0 || node(size_t(p)).op != "Const") return std::nullopt;
-  const Attr* v = node(size_t(p)).attr("value");
-  if (!v) return std::nullopt;
-  WireType t = wire::kVarint;
+  return const_tensor(node(size_t(p)), scratch);
+}
+
+std::optional<double> Body::scalar(const std::string& ref, int* dtype) const {
   std::string scratch;
-  Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
-  if (!s.data) return std::nullopt;
-  TensorView tv = parse_tensor(s);
+  auto found = constant(ref, &scratch);
+  if (!found) return std::nullopt;
+  const TensorView& tv = *found;
   if (tv.shape.unknown_rank || tv.shape.dims.size() > 1 || tv.shape.num_elements() != 1) return std::nullopt;
   auto values = tensor_numbers(tv, 1);
   if (values.empty()) return std::nullopt;
@@ -445,20 +452,10 @@ std::optional<double> Body::scalar(const std::string& ref, int* dtype) const {
 }
 
 std::optional<std::vector<int64_t>> Body::ints(const std::string& ref) const {
-  int64_t p = producer(ref);
-  for (int hops = 0; p >= 0 && passes_through(node(size_t(p)).op) && hops < 8; ++hops) {
-    auto ins = data_inputs(size_t(p));
-    if (ins.empty()) return std::nullopt;
-    p = producer(ins[0]);
-  }
-  if (p < 0 || node(size_t(p)).op != "Const") return std::nullopt;
-  const Attr* v = node(size_t(p)).attr("value");
-  if (!v) return std::nullopt;
-  WireType t = wire::kVarint;
   std::string scratch;
-  Span s = attr_field(attr_bytes(*v, &scratch), kAttrTensor, &t);
-  if (!s.data) return std::nullopt;
-  TensorView tv = parse_tensor(s);
+  auto found = constant(ref, &scratch);
+  if (!found) return std::nullopt;
+  const TensorView& tv = *found;
   int64_t n = tv.shape.num_elements();
   if ((tv.dtype != kInt32 && tv.dtype != kInt64) || n < 0 || n > 64) return std::nullopt;
   auto values = tensor_numbers(tv, size_t(n));

@@ -76,6 +76,9 @@ class Body {
   GraphDef& graph() { return g_; }
 
  private:
+  // The tensor of the Const that `ref` reads through pass-through ops (at most 8), or nothing; its bytes
+  // may live in `scratch` (a spliced Const keeps its weights in a tail), which must outlive the view.
+  std::optional<TensorView> constant(const std::string& ref, std::string* scratch) const;
   void index();
   void parse_function();
 

@@ -62,33 +62,19 @@ def _params(fn) -> list[str] | None:
 
 @functools.cache
 def grappler() -> Feature:
-    name = "tensorflow.python.grappler.tf_optimizer.OptimizeGraph"
-    _tf()
-    try:
-        from tensorflow.python.grappler import tf_optimizer
-    except ImportError as exc:
-        return missing(name, str(exc))
-    optimize = getattr(tf_optimizer, "OptimizeGraph", None)
-    params = _params(optimize) if callable(optimize) else None
-    if not params or params[:2] != ["config_proto", "metagraph"]:
-        return missing(name, "not a function of (config_proto, metagraph, ...) any more")
-    return Feature(name, True, value=optimize)
+    feature = _private_function("tensorflow.python.grappler.tf_optimizer", "OptimizeGraph")
+    if feature and (_params(feature.value) or [])[:2] != ["config_proto", "metagraph"]:
+        return missing(feature.name, "not a function of (config_proto, metagraph, ...) any more")
+    return feature
 
 
 @functools.cache
 def inline_helper() -> Feature:
-    name = "tensorflow.python.framework.convert_to_constants._run_inline_graph_optimization"
-    _tf()
-    try:
-        from tensorflow.python.framework import convert_to_constants
-    except ImportError as exc:
-        return missing(name, str(exc))
-    helper = getattr(convert_to_constants, "_run_inline_graph_optimization", None)
-    if not callable(helper):
-        return missing(name, "gone from this TensorFlow")
-    if _params(helper) != ["func", "lower_control_flow", "aggressive_inlining"]:
-        return missing(name, f"its arguments changed to {_params(helper)}")
-    return Feature(name, True, value=helper)
+    feature = _private_function("tensorflow.python.framework.convert_to_constants", "_run_inline_graph_optimization")
+    params = _params(feature.value) if feature else None
+    if feature and params != ["func", "lower_control_flow", "aggressive_inlining"]:
+        return missing(feature.name, f"its arguments changed to {params}")
+    return feature
 
 
 @functools.cache
@@ -251,16 +237,10 @@ def _interpreter_class():
 
 @functools.cache
 def dataset_source() -> Feature:
-    name = "tensorflow.python.data.ops.dataset_ops.DatasetSource"
-    _tf()
-    try:
-        from tensorflow.python.data.ops import dataset_ops
-    except ImportError as exc:
-        return missing(name, str(exc))
-    source = getattr(dataset_ops, "DatasetSource", None)
-    if not isinstance(source, type):
-        return missing(name, "gone from this TensorFlow")
-    return Feature(name, True, value=source)
+    feature = _private_function("tensorflow.python.data.ops.dataset_ops", "DatasetSource")
+    if feature and not isinstance(feature.value, type):
+        return missing(feature.name, "no longer a class")
+    return feature
 
 
 @functools.cache
