@@ -7,36 +7,12 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 import tfforge.graph as tg
 from tfforge.errors import GraphError
 from tfforge.graph import text
-
-MAP_THRESHOLD = 16 << 20
-
-
-def varint(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7f) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def ld(field: int, payload: bytes) -> bytes:
-    return varint(field << 3 | 2) + varint(len(payload)) + payload
-
-
-def const_graph(payload_bytes: int) -> bytes:
-    """A GraphDef: a uint8 Const of `payload_bytes` bytes (value i % 251 at i), then a second node."""
-    content = (np.arange(payload_bytes) % 251).astype(np.uint8).tobytes()
-    tensor = b"\x08\x04" + ld(2, ld(2, b"\x08" + varint(payload_bytes))) + ld(4, content)
-    attrs = ld(5, ld(1, b"dtype") + ld(2, b"\x30\x04")) + ld(5, ld(1, b"value") + ld(2, ld(8, tensor)))
-    tail = ld(1, ld(1, b"after") + ld(2, b"Identity") + ld(3, b"big"))
-    return ld(1, ld(1, b"big") + ld(2, b"Const") + attrs) + tail
+from wire_bytes import MAP_THRESHOLD, const_graph
 
 
 @pytest.fixture(scope="module")

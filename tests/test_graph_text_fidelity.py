@@ -15,6 +15,7 @@ from google.protobuf import descriptor, text_format
 from google.protobuf.message import DecodeError
 
 import graph_models as gm
+from wire_bytes import ld, tag, varint
 from tfforge.errors import GraphError, TfforgeError
 from tfforge.graph import text
 
@@ -25,24 +26,6 @@ VARINT_TYPES = {FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_UINT32, FD.TYPE_UINT64, FD
                 FD.TYPE_BOOL, FD.TYPE_ENUM}
 FIXED64_TYPES = {FD.TYPE_DOUBLE, FD.TYPE_FIXED64, FD.TYPE_SFIXED64}
 FIXED32_TYPES = {FD.TYPE_FLOAT, FD.TYPE_FIXED32, FD.TYPE_SFIXED32}
-
-
-def varint(v: int) -> bytes:
-    v &= (1 << 64) - 1
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7f) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def tag(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
-
-
-def ld(number: int, payload: bytes) -> bytes:
-    return tag(number, 2) + varint(len(payload)) + payload
 
 
 class Generator:

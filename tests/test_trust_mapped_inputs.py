@@ -23,8 +23,7 @@ import pytest
 import tfforge.checkpoint as ck
 import tfforge.graph as tg
 from tfforge.errors import CheckpointError, GraphError
-
-MAP_THRESHOLD = 16 << 20
+from wire_bytes import MAP_THRESHOLD, const_graph
 
 
 def run_child(code: str) -> subprocess.CompletedProcess:
@@ -90,26 +89,6 @@ def test_small_checkpoint_shards_are_still_zero_copy_views(tmp_path):
     v = c.view("w")
     assert not v.flags.owndata and not v.flags.writeable  # a view of the in-memory copy of the shard
     assert np.array_equal(v, np.arange(1000, dtype=np.float32))
-
-
-def varint(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7f) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def ld(field: int, payload: bytes) -> bytes:
-    return varint(field << 3 | 2) + varint(len(payload)) + payload
-
-
-def const_graph(payload_bytes: int) -> bytes:
-    content = (np.arange(payload_bytes) % 251).astype(np.uint8).tobytes()
-    tensor = b"\x08\x04" + ld(2, ld(2, b"\x08" + varint(payload_bytes))) + ld(4, content)
-    attrs = ld(5, ld(1, b"dtype") + ld(2, b"\x30\x04")) + ld(5, ld(1, b"value") + ld(2, ld(8, tensor)))
-    return ld(1, ld(1, b"big") + ld(2, b"Const") + attrs)
 
 
 @pytest.mark.parametrize("restore_mtime", [False, True], ids=["plain", "mtime-restored"])
