@@ -31,7 +31,8 @@ std::unique_ptr<PyPipeline> make_pipeline(std::vector<std::string> paths, const 
   if (compression != "auto") c = parse_compression(compression);
   ReaderOptions o;
   o.verify = verify;
-  out->pipe = std::make_unique<BatchPipeline>(std::move(paths), c, o, std::move(fs), strict, batch_size, workers);
+  out->pipe = std::make_unique<BatchPipeline>(std::move(paths), c, o, std::move(fs), strict, batch_size, workers,
+                                             /*borrow_bytes=*/true);
   return out;
 }
 
@@ -80,7 +81,7 @@ TFFORGE_BINDINGS(records_pipeline) {
             if (!b.dec) return py::none();
             const int64_t rows = b.dec->rows();
             py::dict cols = tfforge::py::take_columns(*b.dec, p.as_str);
-            p.pipe->recycle(std::move(b.dec));
+            p.pipe->recycle(std::move(b.dec), std::move(b.records));  // the bytes objects are copies by now
             py::list segments;
             for (const auto& s : b.segments)
               segments.append(py::make_tuple(s.row, p.pipe->paths()[s.file], s.record));

@@ -70,11 +70,10 @@ inline pybind11::array bytes_array(const record::ColumnOut& c, bool as_str) {
   size_t n = c.bytes_offsets.size() - 1;
   pybind11::array out(pybind11::dtype("O"), std::vector<pybind11::ssize_t>{pybind11::ssize_t(n)});
   auto** slots = static_cast<PyObject**>(out.mutable_data());
-  const char* base = reinterpret_cast<const char*>(c.bytes.data());
   for (size_t i = 0; i < n; ++i) {
     Py_ssize_t len = Py_ssize_t(c.bytes_offsets[i + 1] - c.bytes_offsets[i]);
-    PyObject* o = as_str ? PyUnicode_DecodeUTF8(base + c.bytes_offsets[i], len, "replace")
-                         : PyBytes_FromStringAndSize(base + c.bytes_offsets[i], len);
+    const char* data = reinterpret_cast<const char*>(c.value_data(i));
+    PyObject* o = as_str ? PyUnicode_DecodeUTF8(data, len, "replace") : PyBytes_FromStringAndSize(data, len);
     if (!o) throw pybind11::error_already_set();
     Py_XDECREF(slots[i]);
     slots[i] = o;

@@ -18,12 +18,13 @@ namespace tfforge::record {
 
 BatchPipeline::BatchPipeline(std::vector<std::string> paths, std::optional<Compression> compression,
                              ReaderOptions options, std::vector<FeatureSpec> spec, bool strict, int64_t batch_size,
-                             int workers)
+                             int workers, bool borrow_bytes)
     : paths_(std::move(paths)),
       compression_(compression),
       options_(options),
       spec_(std::move(spec)),
       strict_(strict),
+      borrow_(borrow_bytes),
       batch_size_(std::max<int64_t>(batch_size, 1)) {
   options_.skip_corrupt = false;
   workers = std::max(workers, 1);
@@ -44,7 +45,7 @@ BatchPipeline::~BatchPipeline() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void BatchPipeline::Bytes::grow_to(size_t n) {
+void pipeline::Bytes::grow_to(size_t n) {
   if (n <= cap) return;
   size_t c = std::max(n, cap + cap / 2);
   std::unique_ptr<uint8_t[]> d(new uint8_t[c]);
@@ -63,7 +64,7 @@ void BatchPipeline::replay(size_t file, int64_t record) const {
 }
 
 bool BatchPipeline::fill_raw(Job* job, size_t parsed, size_t n) {
-  Bytes& b = job->raw;
+  pipeline::Bytes& b = job->raw;
   while (b.size - parsed < n) {
     // Read what is missing, and ahead about the rest of the batch (by the size of a record seen).
     const size_t want = n - (b.size - parsed);
@@ -191,17 +192,27 @@ std::unique_ptr<ExampleDecoder> BatchPipeline::take_decoder() {
     sizes = sizes_;
   }
   auto dec = std::make_unique<ExampleDecoder>(spec_, strict_);
+  dec->borrow_bytes(borrow_);
   dec->reserve(sizes);
   return dec;
 }
 
-void BatchPipeline::recycle(std::unique_ptr<ExampleDecoder> dec) {
-  dec->reset();
+std::unique_ptr<BatchPipeline::Job> BatchPipeline::take_job() {
   std::lock_guard<std::mutex> lock(m_);
-  pool_.push_back(std::move(dec));
+  if (jobs_.empty()) return std::make_unique<Job>();
+  auto job = std::move(jobs_.back());
+  jobs_.pop_back();
+  return job;
 }
 
-bool BatchPipeline::work_one(Job& job, bool wait) {
+void BatchPipeline::recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr<Job> records) {
+  if (dec) dec->reset();
+  std::lock_guard<std::mutex> lock(m_);
+  if (dec) pool_.push_back(std::move(dec));
+  if (records) jobs_.push_back(std::move(records));
+}
+
+bool BatchPipeline::work_one(std::unique_ptr<Job>& job_ptr, bool wait) {
   {
     std::unique_lock<std::mutex> lock(m_);
     auto room = [&] { return stop_ || reading_done_ || in_flight_ < ahead_; };
@@ -209,6 +220,8 @@ bool BatchPipeline::work_one(Job& job, bool wait) {
     if (!room() || stop_ || reading_done_) return false;
     ++in_flight_;
   }
+  if (!job_ptr) job_ptr = take_job();
+  Job& job = *job_ptr;
   int64_t seq;
   {
     std::lock_guard<std::mutex> lock(read_m_);
@@ -232,7 +245,7 @@ bool BatchPipeline::work_one(Job& job, bool wait) {
     size_t seg = 0;
     for (size_t i = 0; i < job.size(); ++i) {
       while (seg + 1 < job.segments.size() && job.segments[seg + 1].row <= int64_t(i)) ++seg;
-      const Rec& r = job.recs[i];
+      const pipeline::Rec& r = job.recs[i];
       const uint8_t* data = (r.raw ? job.raw.data.get() : job.copied.data()) + r.start;
       if (r.raw && options_.verify && crc32c::mask(crc32c::value(data, r.size)) != r.crc)
         replay(job.segments[seg].file, job.index[i]);  // bad data CRC: raised as the reader raises it
@@ -244,6 +257,7 @@ bool BatchPipeline::work_one(Job& job, bool wait) {
   if (!d.error) d.error = job.read_error;
   d.segments = std::move(job.segments);
   job.segments = {};
+  if (borrow_) d.records = std::move(job_ptr);  // the columns point into it
   {
     std::lock_guard<std::mutex> lock(m_);
     if (sizes_.empty() && d.dec->rows() == batch_size_) sizes_ = d.dec->sizes();
@@ -254,7 +268,7 @@ bool BatchPipeline::work_one(Job& job, bool wait) {
 }
 
 void BatchPipeline::work() {
-  Job job;  // its record buffer is reused from batch to batch
+  std::unique_ptr<Job> job;  // its record buffer is reused from batch to batch (unless handed on)
   while (work_one(job, true)) {
   }
 }
@@ -289,17 +303,19 @@ bool BatchPipeline::next(Batch* out, int ms) {
   }
   space_.notify_all();
   if (d.error) {
-    recycle(std::move(d.dec));
+    recycle(std::move(d.dec), std::move(d.records));
     std::rethrow_exception(d.error);
   }
   if (d.dec->rows() == 0) {  // only the last batch can be empty
-    recycle(std::move(d.dec));
+    recycle(std::move(d.dec), std::move(d.records));
     out->dec.reset();
     out->segments.clear();
+    out->records.reset();
     return true;
   }
   out->dec = std::move(d.dec);
   out->segments = std::move(d.segments);
+  out->records = std::move(d.records);
   return true;
 }
 

@@ -33,6 +33,22 @@
 
 namespace tfforge::record {
 
+namespace pipeline {
+// A growable byte buffer that is not zero-filled (it is read into).
+struct Bytes {
+  std::unique_ptr<uint8_t[]> data;
+  size_t size = 0, cap = 0;
+  void grow_to(size_t n);  // capacity for n bytes, contents kept
+};
+// Where a record of a job lies: in `raw` (uncompressed files, read straight into it; its data CRC
+// still to check when verifying) or in `copied` (records a RecordReader gave).
+struct Rec {
+  bool raw;
+  size_t start, size;
+  uint32_t crc;
+};
+}  // namespace pipeline
+
 class BatchPipeline {
  public:
   // Where a batch's rows come from: rows from `row` on are records from `record` on of file `file`.
@@ -41,14 +57,19 @@ class BatchPipeline {
     size_t file;
     int64_t record;
   };
+  struct Job;  // a batch's records as read
   struct Batch {
     std::unique_ptr<ExampleDecoder> dec;  // holds the batch's rows; hand it back with recycle()
     std::vector<Segment> segments;
+    std::unique_ptr<Job> records;  // with borrow_bytes: the records dec's bytes columns point into
   };
 
   // compression: nullopt = each file's own, detected when it is opened (detect_compression).
+  // borrow_bytes: bytes values are not copied out of the records (ExampleDecoder::borrow_bytes); each
+  // batch then holds its records until they are recycled with its decoder.
   BatchPipeline(std::vector<std::string> paths, std::optional<Compression> compression, ReaderOptions options,
-                std::vector<FeatureSpec> spec, bool strict, int64_t batch_size, int workers);
+                std::vector<FeatureSpec> spec, bool strict, int64_t batch_size, int workers,
+                bool borrow_bytes = false);
   ~BatchPipeline();  // stops the workers and waits for them
   BatchPipeline(const BatchPipeline&) = delete;
   BatchPipeline& operator=(const BatchPipeline&) = delete;
@@ -56,43 +77,23 @@ class BatchPipeline {
   // Waits up to `ms` milliseconds for the next batch. Returns true when it is decided: *out holds it
   // (out->dec null at the end of the data), or its error is thrown. False: not ready yet, ask again.
   bool next(Batch* out, int ms);
-  // Returns a batch's decoder (its columns taken) for reuse.
-  void recycle(std::unique_ptr<ExampleDecoder> dec);
+  // Returns a batch's decoder (its columns taken) and records for reuse.
+  void recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr<Job> records = nullptr);
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
-  // A growable byte buffer that is not zero-filled (it is read into).
-  struct Bytes {
-    std::unique_ptr<uint8_t[]> data;
-    size_t size = 0, cap = 0;
-    void grow_to(size_t n);  // capacity for n bytes, contents kept
-  };
-  // Where a record of a job lies: in `raw` (uncompressed files, read straight into it; its data CRC
-  // still to check when verifying) or in `copied` (records a RecordReader gave).
-  struct Rec {
-    bool raw;
-    size_t start, size;
-    uint32_t crc;
-  };
-  struct Job {
-    Bytes raw;
-    std::vector<uint8_t> copied;
-    std::vector<Rec> recs;
-    std::vector<int64_t> index;
-    std::vector<uint64_t> offset;
-    std::vector<Segment> segments;
-    std::exception_ptr read_error;  // reading stopped here (after the job's records)
-    size_t size() const { return recs.size(); }
-  };
   struct Done {
     std::unique_ptr<ExampleDecoder> dec;
     std::vector<Segment> segments;
+    std::unique_ptr<Job> records;
     std::exception_ptr error;
   };
   void work();
-  // Claims, reads and decodes the next batch into `job`; false when there is none to take on (reading
-  // is done, the pipeline stops, or - without `wait` - no room ahead of the caller).
-  bool work_one(Job& job, bool wait);
+  // Claims, reads and decodes the next batch into *job (made when null; handed on with the batch when
+  // borrowing); false when there is none to take on (reading is done, the pipeline stops, or - without
+  // `wait` - no room ahead of the caller).
+  bool work_one(std::unique_ptr<Job>& job, bool wait);
+  std::unique_ptr<Job> take_job();
   // Reads the next batch's records (the caller holds read_m_); false when nothing is left to read.
   bool read_job(Job* job);
   // Appends the next record of the open uncompressed file to job->raw; false at its end. Framing is
@@ -110,6 +111,7 @@ class BatchPipeline {
   ReaderOptions options_;
   std::vector<FeatureSpec> spec_;
   bool strict_;
+  bool borrow_;
   int64_t batch_size_;
   size_t ahead_;  // batches read but not yet taken, at most
 
@@ -117,7 +119,7 @@ class BatchPipeline {
   std::unique_ptr<RecordReader> reader_;  // a compressed file
   int fd_ = -1;                            // an uncompressed file, read straight into jobs
   uint64_t file_size_ = 0, file_read_ = 0, file_parsed_ = 0;  // bytes of it: in all, read, parsed
-  Bytes carry_;                            // read beyond the last job's records: the next job's start
+  pipeline::Bytes carry_;                            // read beyond the last job's records: the next job's start
   size_t record_hint_ = 0;                 // size of a record seen (read-ahead)
   size_t file_ = 0;
   int64_t file_records_ = 0;  // records read from the current file
@@ -134,8 +136,21 @@ class BatchPipeline {
   bool stop_ = false;
   std::vector<std::unique_ptr<ExampleDecoder>> pool_;
   std::vector<ExampleDecoder::ColumnSizes> sizes_;  // of the first full batch: new decoders reserve as much
-  Job own_job_;  // the caller's, when it decodes in next()
+  std::vector<std::unique_ptr<Job>> jobs_;  // recycled record buffers (borrowing)
+  std::unique_ptr<Job> own_job_;  // the caller's, when it decodes in next()
   std::vector<std::thread> threads_;
+};
+
+// One batch's records: what a worker read for it.
+struct BatchPipeline::Job {
+  pipeline::Bytes raw;
+  std::vector<uint8_t> copied;
+  std::vector<pipeline::Rec> recs;
+  std::vector<int64_t> index;
+  std::vector<uint64_t> offset;
+  std::vector<Segment> segments;
+  std::exception_ptr read_error;  // reading stopped here (after the job's records)
+  size_t size() const { return recs.size(); }
 };
 
 }  // namespace tfforge::record

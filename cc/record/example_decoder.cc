@@ -229,15 +229,24 @@ void ExampleDecoder::reset() {
     c.f32.clear();
     c.bytes.clear();
     c.bytes_offsets.assign(1, 0);
+    c.borrowed.clear();
     c.row_splits.assign(1, 0);
     c.step_splits.assign(1, 0);
     if (c.kind == Kind::kInt64) c.i64.reserve(values);
     if (c.kind == Kind::kFloat) c.f32.reserve(values);
     if (c.kind == Kind::kBytes) c.bytes_offsets.reserve(values + 1);
+    if (c.borrow) c.borrowed.reserve(values);
     c.row_splits.reserve(rows);
   }
   last_sizes_.clear();
   rows_ = 0;
+}
+
+void ExampleDecoder::borrow_bytes(bool on) {
+  for (ColumnOut& c : out_) {
+    c.truncate(0);
+    c.borrow = on && c.kind == Kind::kBytes;
+  }
 }
 
 int ExampleDecoder::find(const uint8_t* key, size_t n, bool sequence) const {
@@ -267,7 +276,7 @@ void ExampleDecoder::decode(Span example, const RecordContext& ctx) {
   walk_record(example, ctx, strict_, has_lists_, note(false), note(true));
   // Remember sizes so a failure half-way leaves the columns as they were.
   for (size_t k = 0; k < out_.size(); ++k)
-    marks_[k] = {out_[k].num_values(), out_[k].bytes.size(), out_[k].row_splits.size(), out_[k].step_splits.size()};
+    marks_[k] = {out_[k].num_values(), out_[k].row_splits.size(), out_[k].step_splits.size()};
   try {
     for (size_t k = 0; k < spec_.size(); ++k) {
       if (spec_[k].sequence)
@@ -279,10 +288,7 @@ void ExampleDecoder::decode(Span example, const RecordContext& ctx) {
     for (size_t k = 0; k < out_.size(); ++k) {
       ColumnOut& c = out_[k];
       const Mark& m = marks_[k];
-      c.i64.resize(c.kind == Kind::kInt64 ? m.values : 0);
-      c.f32.resize(c.kind == Kind::kFloat ? m.values : 0);
-      c.bytes.resize(m.bytes);
-      c.bytes_offsets.resize(c.kind == Kind::kBytes ? m.values + 1 : 1);
+      c.truncate(m.values);
       c.row_splits.resize(m.rows);
       c.step_splits.resize(m.steps);
     }
@@ -297,8 +303,11 @@ void ExampleDecoder::fill_default(size_t k) {
   c.i64.insert(c.i64.end(), fs.default_i64.begin(), fs.default_i64.end());
   c.f32.insert(c.f32.end(), fs.default_f32.begin(), fs.default_f32.end());
   for (auto& v : fs.default_bytes) {
-    c.bytes.insert(c.bytes.end(), v.begin(), v.end());
-    c.bytes_offsets.push_back(int64_t(c.bytes.size()));
+    if (c.borrow)
+      c.borrowed.push_back(reinterpret_cast<const uint8_t*>(v.data()));
+    else
+      c.bytes.insert(c.bytes.end(), v.begin(), v.end());
+    c.bytes_offsets.push_back(c.bytes_offsets.back() + int64_t(v.size()));
   }
 }
 
@@ -316,10 +325,7 @@ void ExampleDecoder::decode_feature(size_t k, const RecordContext& ctx) {
                  "feature '" + fs.name + "' (" + kind_name(fs.kind) + ") is missing" +
                      (present_[k] ? " (its Feature holds no list)" : "") + " and the spec gives no default");
       if (fs.has_default) {
-        c.i64.resize(c.kind == Kind::kInt64 ? before : 0);
-        c.f32.resize(c.kind == Kind::kFloat ? before : 0);
-        c.bytes_offsets.resize(c.kind == Kind::kBytes ? before + 1 : 1);
-        c.bytes.resize(size_t(c.bytes_offsets.back()));
+        c.truncate(before);
         fill_default(k);
         n = fs.count;
       }
@@ -378,7 +384,7 @@ void ExampleDecoder::decode_list(size_t k, const RecordContext& ctx) {
 Kind ExampleDecoder::append(size_t k, Span feature, uint64_t base, const RecordContext& ctx, int64_t step) {
   ColumnOut& c = out_[k];
   const FeatureSpec& fs = spec_[k];
-  size_t start_values = c.num_values(), start_bytes = c.bytes.size();
+  size_t start_values = c.num_values();
   Kind seen = Kind::kNone;
   auto where = [&]() {
     return (fs.sequence ? "feature list '" + fs.name + "', step " + std::to_string(step) : "feature '" + fs.name + "'");
@@ -392,17 +398,17 @@ Kind ExampleDecoder::append(size_t k, Span feature, uint64_t base, const RecordC
           if (n) std::memcpy(c.f32.data() + old, v, n * 4);  // data() may be null while empty
         },
         [&](Span b) {
-          c.bytes.insert(c.bytes.end(), b.data, b.data + b.size);
-          c.bytes_offsets.push_back(int64_t(c.bytes.size()));
+          if (c.borrow)
+            c.borrowed.push_back(b.data);
+          else
+            c.bytes.insert(c.bytes.end(), b.data, b.data + b.size);
+          c.bytes_offsets.push_back(c.bytes_offsets.back() + int64_t(b.size));
         },
         [&](Kind kind) {
           if (strict_ && kind != fs.kind)  // TensorFlow: "Data types don't match", even for an empty list
             mismatch(ctx, base, where() + " holds a " + kind_name(kind) + "_list; the spec says " + kind_name(fs.kind));
           if (seen != Kind::kNone && kind != seen) {  // lenient: a later list of another kind replaces the earlier one
-            c.i64.resize(c.kind == Kind::kInt64 ? start_values : 0);
-            c.f32.resize(c.kind == Kind::kFloat ? start_values : 0);
-            c.bytes.resize(start_bytes);
-            c.bytes_offsets.resize(c.kind == Kind::kBytes ? start_values + 1 : 1);
+            c.truncate(start_values);
           }
           seen = kind;
         });
@@ -414,10 +420,7 @@ Kind ExampleDecoder::append(size_t k, Span feature, uint64_t base, const RecordC
     // kind is accepted there.
     size_t stray = seen == Kind::kInt64 ? c.i64.size() : seen == Kind::kFloat ? c.f32.size() : c.bytes_offsets.size() - 1;
     if (stray != 0) {
-      c.i64.resize(c.kind == Kind::kInt64 ? start_values : 0);
-      c.f32.resize(c.kind == Kind::kFloat ? start_values : 0);
-      c.bytes.resize(start_bytes);
-      c.bytes_offsets.resize(c.kind == Kind::kBytes ? start_values + 1 : 1);
+      c.truncate(start_values);
       mismatch(ctx, base, where() + " holds a " + std::string(kind_name(seen)) + "_list; the spec says " + kind_name(fs.kind));
     }
     return Kind::kNone;

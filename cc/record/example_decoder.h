@@ -48,8 +48,21 @@ struct ColumnOut {
   std::vector<int64_t> bytes_offsets{0};       // element boundaries in `bytes`
   std::vector<int64_t> row_splits{0};         // per row: values, or steps for a feature list
   std::vector<int64_t> step_splits{0};        // feature lists: per step, values
+  // Borrowed bytes (ExampleDecoder::borrow_bytes): value i starts at borrowed[i], in the records decoded
+  // (or the spec's default), its size from bytes_offsets; `bytes` stays empty.
+  bool borrow = false;
+  std::vector<const uint8_t*> borrowed;
   size_t num_values() const {
     return kind == Kind::kInt64 ? i64.size() : kind == Kind::kFloat ? f32.size() : bytes_offsets.size() - 1;
+  }
+  const uint8_t* value_data(size_t i) const { return borrow ? borrowed[i] : bytes.data() + bytes_offsets[i]; }
+  // Drops the values from `values` on (and any of another kind than the column's).
+  void truncate(size_t values) {
+    i64.resize(kind == Kind::kInt64 ? values : 0);
+    f32.resize(kind == Kind::kFloat ? values : 0);
+    bytes_offsets.resize(kind == Kind::kBytes ? values + 1 : 1);
+    bytes.resize(borrow ? 0 : size_t(bytes_offsets.back()));
+    borrowed.resize(borrow ? values : 0);
   }
 };
 
@@ -69,6 +82,9 @@ class ExampleDecoder {
   int64_t rows() const { return rows_; }
   const std::vector<FeatureSpec>& spec() const { return spec_; }
   bool strict() const { return strict_; }
+  // Bytes values are not copied: the columns point into the records decoded, which the caller keeps
+  // alive and unchanged until the columns are taken (set while the decoder holds no rows).
+  void borrow_bytes(bool on);
   std::vector<ColumnOut>& columns() { return out_; }
   // Starts a new batch (after the columns were taken); with remember_sizes() called before taking
   // them, capacity for a batch of the same size is reserved up front.
@@ -84,7 +100,7 @@ class ExampleDecoder {
   void reserve(const std::vector<ColumnSizes>& sizes);
 
  private:
-  struct Mark { size_t values, bytes, rows, steps; };
+  struct Mark { size_t values, rows, steps; };
   int find(const uint8_t* key, size_t n, bool sequence) const;
   // Appends the values of one Feature message; returns the kind of its list (kNone: no list set).
   Kind append(size_t k, wire::Span feature, uint64_t base, const RecordContext& ctx, int64_t step);

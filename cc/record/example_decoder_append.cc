@@ -11,10 +11,11 @@ void ExampleDecoder::append_rows(ExampleDecoder& other) {
     ColumnOut& c = out_[k];
     ColumnOut& o = other.out_[k];
     const int64_t value_base = int64_t(c.num_values());
-    const int64_t byte_base = int64_t(c.bytes.size());
+    const int64_t byte_base = c.bytes_offsets.back();
     c.i64.insert(c.i64.end(), o.i64.begin(), o.i64.end());
     c.f32.insert(c.f32.end(), o.f32.begin(), o.f32.end());
     c.bytes.insert(c.bytes.end(), o.bytes.begin(), o.bytes.end());
+    c.borrowed.insert(c.borrowed.end(), o.borrowed.begin(), o.borrowed.end());
     c.bytes_offsets.reserve(c.bytes_offsets.size() + o.bytes_offsets.size() - 1);
     for (size_t i = 1; i < o.bytes_offsets.size(); ++i) c.bytes_offsets.push_back(o.bytes_offsets[i] + byte_base);
     // A feature list's rows count steps and its steps count values; other rows count values.
@@ -40,7 +41,8 @@ void ExampleDecoder::reserve(const std::vector<ColumnSizes>& sizes) {
     if (c.kind == Kind::kInt64) c.i64.reserve(sizes[k].values);
     if (c.kind == Kind::kFloat) c.f32.reserve(sizes[k].values);
     if (c.kind == Kind::kBytes) {
-      c.bytes.reserve(sizes[k].bytes);
+      if (!c.borrow) c.bytes.reserve(sizes[k].bytes);
+      if (c.borrow) c.borrowed.reserve(sizes[k].values);
       c.bytes_offsets.reserve(sizes[k].values + 1);
     }
     c.row_splits.reserve(sizes[k].splits);
