@@ -39,8 +39,7 @@ BatchPipeline::~BatchPipeline() {
     std::lock_guard<std::mutex> lock(m_);
     stop_ = true;
   }
-  space_.notify_all();
-  ready_.notify_all();
+  changed_.notify_all();
   for (auto& t : threads_) t.join();
   if (fd_ >= 0) ::close(fd_);
 }
@@ -69,7 +68,7 @@ bool BatchPipeline::fill_raw(Job* job, size_t parsed, size_t n) {
     // Read what is missing, and ahead about the rest of the batch (by the size of a record seen).
     const size_t want = n - (b.size - parsed);
     const size_t left = size_t(batch_size_ - int64_t(job->size()));
-    size_t ahead = std::min<size_t>(record_hint_ * left, size_t(64) << 20);
+    size_t ahead = std::min<size_t>(record_hint_ * left, size_t(256) << 10);
     size_t get = std::max({want, ahead, size_t(64) << 10});
     get = size_t(std::min<uint64_t>(get, std::max<uint64_t>(file_size_ - std::min(file_read_, file_size_), want)));
     b.grow_to(b.size + get);
@@ -212,64 +211,75 @@ void BatchPipeline::recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr
   if (records) jobs_.push_back(std::move(records));
 }
 
-bool BatchPipeline::work_one(std::unique_ptr<Job>& job_ptr, bool wait) {
+void BatchPipeline::read_one() {
+  auto job = take_job();
+  const int64_t seq = next_seq_++;
+  const bool more = read_job(job.get());
   {
-    std::unique_lock<std::mutex> lock(m_);
-    auto room = [&] { return stop_ || reading_done_ || in_flight_ < ahead_; };
-    if (wait) space_.wait(lock, room);
-    if (!room() || stop_ || reading_done_) return false;
-    ++in_flight_;
-  }
-  if (!job_ptr) job_ptr = take_job();
-  Job& job = *job_ptr;
-  int64_t seq;
-  {
-    std::lock_guard<std::mutex> lock(read_m_);
-    if (reading_done_) {
-      std::lock_guard<std::mutex> lock2(m_);
-      --in_flight_;
-      space_.notify_all();
-      return false;
-    }
-    seq = next_seq_++;
-    if (!read_job(&job)) {
-      std::lock_guard<std::mutex> lock2(m_);
+    std::lock_guard<std::mutex> lock(m_);
+    reading_ = false;
+    if (!more) {
       reading_done_ = true;
       last_seq_ = seq;
     }
+    pending_.emplace_back(seq, std::move(job));
   }
-  space_.notify_all();  // workers waiting for room see that reading is done
+  changed_.notify_all();
+}
+
+void BatchPipeline::decode_one(int64_t seq, std::unique_ptr<Job> job) {
   Done d;
   d.dec = take_decoder();
   try {
     size_t seg = 0;
-    for (size_t i = 0; i < job.size(); ++i) {
-      while (seg + 1 < job.segments.size() && job.segments[seg + 1].row <= int64_t(i)) ++seg;
-      const pipeline::Rec& r = job.recs[i];
-      const uint8_t* data = (r.raw ? job.raw.data.get() : job.copied.data()) + r.start;
+    for (size_t i = 0; i < job->size(); ++i) {
+      while (seg + 1 < job->segments.size() && job->segments[seg + 1].row <= int64_t(i)) ++seg;
+      const pipeline::Rec& r = job->recs[i];
+      const uint8_t* data = (r.raw ? job->raw.data.get() : job->copied.data()) + r.start;
       if (r.raw && options_.verify && crc32c::mask(crc32c::value(data, r.size)) != r.crc)
-        replay(job.segments[seg].file, job.index[i]);  // bad data CRC: raised as the reader raises it
-      d.dec->decode(wire::Span{data, r.size}, RecordContext{&paths_[job.segments[seg].file], job.index[i], job.offset[i]});
+        replay(job->segments[seg].file, job->index[i]);  // bad data CRC: raised as the reader raises it
+      d.dec->decode(wire::Span{data, r.size},
+                    RecordContext{&paths_[job->segments[seg].file], job->index[i], job->offset[i]});
     }
   } catch (...) {
     d.error = std::current_exception();  // the first bad record of the batch: it comes before any read error
   }
-  if (!d.error) d.error = job.read_error;
-  d.segments = std::move(job.segments);
-  job.segments = {};
-  if (borrow_) d.records = std::move(job_ptr);  // the columns point into it
+  if (!d.error) d.error = job->read_error;
+  d.segments = std::move(job->segments);
+  job->segments = {};
+  if (borrow_) d.records = std::move(job);  // the columns point into it
   {
     std::lock_guard<std::mutex> lock(m_);
     if (sizes_.empty() && d.dec->rows() == batch_size_) sizes_ = d.dec->sizes();
     done_.emplace(seq, std::move(d));
+    if (job) jobs_.push_back(std::move(job));
   }
-  ready_.notify_all();
-  return true;
+  changed_.notify_all();
 }
 
+bool BatchPipeline::can_read() const { return !stop_ && !reading_done_ && !reading_ && in_flight_ < ahead_; }
+
 void BatchPipeline::work() {
-  std::unique_ptr<Job> job;  // its record buffer is reused from batch to batch (unless handed on)
-  while (work_one(job, true)) {
+  for (;;) {
+    std::pair<int64_t, std::unique_ptr<Job>> todo;
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      changed_.wait(lock, [&] { return stop_ || can_read() || !pending_.empty() || reading_done_; });
+      if (stop_) return;
+      if (can_read()) {  // read ahead first, so the caller finds records to decode when it waits
+        reading_ = true;
+        ++in_flight_;
+      } else if (!pending_.empty()) {
+        todo = std::move(pending_.front());
+        pending_.pop_front();
+      } else {
+        return;  // everything is read and taken on
+      }
+    }
+    if (todo.second)
+      decode_one(todo.first, std::move(todo.second));
+    else
+      read_one();
   }
 }
 
@@ -281,19 +291,32 @@ bool BatchPipeline::next(Batch* out, int ms) {
     if (finished_) {
       out->dec.reset();
       out->segments.clear();
+      out->records.reset();
       return true;
     }
     while (!done_.count(taken_)) {
-      // Not decoded yet: decode a batch here rather than sleep (a thread woken on a busy machine can
-      // wait milliseconds for a core, for every batch); wait only when there is nothing left to take on.
-      lock.unlock();
-      const bool worked = work_one(own_job_, false);
-      lock.lock();
-      if (!worked && !done_.count(taken_) &&
-          !ready_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return done_.count(taken_) > 0; }))
+      // Not decoded yet: decode a batch read ahead (the oldest), else read one, rather than sleep (a
+      // thread woken on a busy machine can wait milliseconds for a core, for every batch); wait only
+      // when there is nothing to take on.
+      if (!pending_.empty()) {
+        auto todo = std::move(pending_.front());
+        pending_.pop_front();
+        lock.unlock();
+        decode_one(todo.first, std::move(todo.second));
+        lock.lock();
+      } else if (can_read()) {
+        reading_ = true;
+        ++in_flight_;
+        lock.unlock();
+        read_one();
+        lock.lock();
+      } else if (!changed_.wait_for(lock, std::chrono::milliseconds(ms), [&] {
+                   return done_.count(taken_) > 0 || !pending_.empty() || can_read();
+                 })) {
         return false;
+      }
     }
-    auto it = done_.find(taken_);
+  auto it = done_.find(taken_);
     d = std::move(it->second);
     done_.erase(it);
     last = taken_ == last_seq_;
@@ -301,7 +324,7 @@ bool BatchPipeline::next(Batch* out, int ms) {
     --in_flight_;
     finished_ = last || bool(d.error);
   }
-  space_.notify_all();
+  changed_.notify_all();  // room to read ahead
   if (d.error) {
     recycle(std::move(d.dec), std::move(d.records));
     std::rethrow_exception(d.error);

@@ -1,22 +1,25 @@
-// Ordered parallel reading: record files -> batches of decoded columns, in file order, each batch decoded
-// on its own worker thread while the caller consumes earlier ones.
+// Ordered parallel reading: record files -> batches of decoded columns, in file order, read and decoded
+// on worker threads while the caller consumes earlier ones.
 //
 // The files are one stream of records: batch k holds records [k * batch_size, (k + 1) * batch_size) of
-// it (batches span file boundaries), exactly what reading on one thread gives. The caller is one of the
-// `workers`: while the batch it wants is not ready it decodes one itself. A worker takes the next
-// batch's records from the shared reader position (an uncompressed file is read straight into the
-// batch's own buffer and only its framing is checked there; a compressed one goes through a
-// RecordReader and its records are copied), lets go of the reader, checks the data CRCs and decodes the
-// records into a decoder of its own; the caller takes finished
-// batches strictly in order. Reading runs ahead of the caller by a bounded number of batches, so memory
-// stays a few batches whatever the file sizes. Errors come in record order: a batch whose records hold
-// a bad one (or whose reading failed) raises when the caller reaches it, after every earlier batch.
-// Problems the direct path finds (framing, data CRC) are raised by reading the file again through a
-// RecordReader up to that record, so messages, record indexes and offsets are the reader's.
-// No recovery mode here (skip_corrupt changes batch boundaries; see parallel_decode.h for that).
+// it (batches span file boundaries), exactly what reading on one thread gives. Reading and decoding are
+// separate steps. One thread at a time reads the next batch's records (an uncompressed file is read
+// straight into the batch's own buffer in cache-sized pieces and only its framing is checked there; a
+// compressed one goes through a RecordReader and its records are copied) and queues them; any thread
+// takes the oldest queued batch, checks its data CRCs and decodes it into a decoder of its own. Worker
+// threads read ahead whenever there is room and decode otherwise; the caller is one of the `workers`:
+// while the batch it wants is not ready it decodes a queued batch (or reads one when nobody is
+// reading), so one thread reads while the other decodes and neither waits for the other's lock. The
+// caller takes finished batches strictly in order. Reading runs ahead of the caller by a bounded number
+// of batches, so memory stays a few batches whatever the file sizes. Errors come in record order: a
+// batch whose records hold a bad one (or whose reading failed) raises when the caller reaches it, after
+// every earlier batch. Problems the direct path finds (framing, data CRC) are raised by reading the file
+// again through a RecordReader up to that record, so messages, record indexes and offsets are the
+// reader's. No recovery mode here (skip_corrupt changes batch boundaries; see parallel_decode.h for that).
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <exception>
 #include <map>
@@ -89,12 +92,15 @@ class BatchPipeline {
     std::exception_ptr error;
   };
   void work();
-  // Claims, reads and decodes the next batch into *job (made when null; handed on with the batch when
-  // borrowing); false when there is none to take on (reading is done, the pipeline stops, or - without
-  // `wait` - no room ahead of the caller).
-  bool work_one(std::unique_ptr<Job>& job, bool wait);
+  // Whether a thread may read the next batch now (m_ held): one reader at a time, a bounded number of
+  // batches ahead of the caller.
+  bool can_read() const;
+  // Reads the next batch's records (the calling thread set reading_) and queues them for decoding.
+  void read_one();
+  // Decodes a batch's records into a decoder of its own; its result goes to done_.
+  void decode_one(int64_t seq, std::unique_ptr<Job> job);
   std::unique_ptr<Job> take_job();
-  // Reads the next batch's records (the caller holds read_m_); false when nothing is left to read.
+  // Reads the next batch's records (the reading thread); false when nothing is left to read.
   bool read_job(Job* job);
   // Appends the next record of the open uncompressed file to job->raw; false at its end. Framing is
   // checked here; anything wrong is raised by replay().
@@ -115,29 +121,30 @@ class BatchPipeline {
   int64_t batch_size_;
   size_t ahead_;  // batches read but not yet taken, at most
 
-  std::mutex read_m_;  // reader state and sequence numbers
+  // Reader state: used only by the thread that set reading_ (under m_), one at a time.
   std::unique_ptr<RecordReader> reader_;  // a compressed file
   int fd_ = -1;                            // an uncompressed file, read straight into jobs
   uint64_t file_size_ = 0, file_read_ = 0, file_parsed_ = 0;  // bytes of it: in all, read, parsed
-  pipeline::Bytes carry_;                            // read beyond the last job's records: the next job's start
+  pipeline::Bytes carry_;                  // read beyond the last job's records: the next job's start
   size_t record_hint_ = 0;                 // size of a record seen (read-ahead)
   size_t file_ = 0;
   int64_t file_records_ = 0;  // records read from the current file
   int64_t next_seq_ = 0;
-  bool reading_done_ = false;  // under both mutexes: set while holding read_m_ and m_
 
-  std::mutex m_;  // results, the consumer position, the decoder pool, stopping
-  std::condition_variable ready_, space_;
+  std::mutex m_;  // everything below
+  std::condition_variable changed_;  // a batch read or decoded or taken, reading done, stopping
+  bool reading_ = false;       // a thread is reading
+  bool reading_done_ = false;  // the last batch is read
+  std::deque<std::pair<int64_t, std::unique_ptr<Job>>> pending_;  // read, not yet decoded, in order
   std::map<int64_t, Done> done_;
   int64_t taken_ = 0;
-  size_t in_flight_ = 0;  // batches claimed by workers and not yet taken
+  size_t in_flight_ = 0;  // batches being read, read or decoded and not yet taken
   int64_t last_seq_ = -1;  // the batch that ended the data (empty, short or failed), once known
   bool finished_ = false;  // the caller has had the last batch or an error
   bool stop_ = false;
   std::vector<std::unique_ptr<ExampleDecoder>> pool_;
   std::vector<ExampleDecoder::ColumnSizes> sizes_;  // of the first full batch: new decoders reserve as much
-  std::vector<std::unique_ptr<Job>> jobs_;  // recycled record buffers (borrowing)
-  std::unique_ptr<Job> own_job_;  // the caller's, when it decodes in next()
+  std::vector<std::unique_ptr<Job>> jobs_;  // record buffers for reuse
   std::vector<std::thread> threads_;
 };
 
