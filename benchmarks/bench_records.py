@@ -186,8 +186,9 @@ def main(argv=None) -> int:
         print(f"{group:<6} {name:<34} {target:<7} {rate} {row['mb_s']:>9,.1f} MB/s", flush=True)
         return row
 
-    print(f"{n:,} records of {record_bytes:,.0f} bytes ({total_bytes / 1e6:,.1f} MB), {cores} cores, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{n:,} records of {record_bytes:,.0f} bytes ({total_bytes / 1e6:,.1f} MB), {cores} cores "
+          f"({records.reader.default_workers()} used by records.read), load average {os.getloadavg()[0]:.1f}",
+          flush=True)
     try:
         if args.only == "all":
             # Encoding into memory: a reused output buffer, so only encoding + CRCs are timed.
@@ -233,6 +234,9 @@ def main(argv=None) -> int:
         add("read", "tfforge read, numpy, 1 shard", "tmpfs", best_of(tfforge_reader(paths1), args.repeat))
         add("read", "tfforge read, numpy, unordered", "tmpfs", best_of(tfforge_reader(paths, ordered=False), args.repeat))
         add("read", "tfforge records.dataset, tensors", "tmpfs", best_of(tfforge_dataset(paths), args.repeat))
+        # Checking without decoding: framing (count) and every CRC (verify), files on all cores.
+        add("check", "tfforge records.count", "tmpfs", best_of(lambda: records.count(paths), args.repeat))
+        add("check", "tfforge records.verify", "tmpfs", best_of(lambda: records.verify(paths), args.repeat))
         # records.read has by now told glibc to keep freed memory (cc/python/bind_records_pipeline.cc); the
         # anchor once more with that setting, to show how much of the ratio it is.
         add("read", "tf.data + parse_example, numpy, malloc kept", "tmpfs",
@@ -279,7 +283,7 @@ def main(argv=None) -> int:
         "tmpfs_all_cores_vs_tf_numpy": 40, "disk_all_cores_vs_dd": 0.8, "read_vs_tf_data_numpy": 6,
         "dataset_vs_tf_data_autotune": 2,
     }
-    print("\nratios (target):")
+    print(f"\nratios (target), load average {os.getloadavg()[0]:.1f} at the end:")
     for k, v in ratios.items():
         t = targets.get(k)
         print(f"  {k:<34} {v:8.2f}" + (f"   (>= {t}: {'met' if v >= t else 'NOT met'})" if t else ""))
