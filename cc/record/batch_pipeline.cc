@@ -110,6 +110,28 @@ bool BatchPipeline::read_raw_record(Job* job, size_t* parsed) {
   return true;
 }
 
+bool BatchPipeline::read_mapped_record(Job* job) {
+  const wire::Span file = map_->span();
+  const uint64_t off = map_parsed_;
+  if (off == file.size) return false;
+  if (file.size - off < kHeaderSize) replay(file_, file_records_);
+  const uint8_t* h = file.data + off;
+  uint64_t len;
+  uint32_t stored;
+  std::memcpy(&len, h, 8);
+  std::memcpy(&stored, h + 8, 4);
+  const uint64_t left = file.size - off;
+  if (crc32c::mask(crc32c::value(h, 8)) != stored || len > options_.max_record || len > left ||
+      left - len < kFramingOverhead)
+    replay(file_, file_records_);
+  std::memcpy(&stored, h + kHeaderSize + len, 4);
+  job->recs.push_back({true, 0, size_t(len), stored, h + kHeaderSize});
+  job->index.push_back(file_records_);
+  job->offset.push_back(off);
+  map_parsed_ += kFramingOverhead + len;
+  return true;
+}
+
 bool BatchPipeline::read_job(Job* job) {
   job->copied.clear();
   job->raw.size = 0;
@@ -117,10 +139,11 @@ bool BatchPipeline::read_job(Job* job) {
   job->index.clear();
   job->offset.clear();
   job->segments.clear();
+  job->maps.clear();
   job->read_error = nullptr;
   try {
     while (int64_t(job->size()) < batch_size_) {
-      if (!reader_ && fd_ < 0) {
+      if (!reader_ && fd_ < 0 && !map_) {
         if (file_ >= paths_.size()) return false;
         const std::string& path = paths_[file_];
         const Compression c = compression_ ? *compression_ : detect_compression(path);
@@ -130,13 +153,40 @@ bool BatchPipeline::read_job(Job* job) {
           file_size_ = ::fstat(fd_, &st) == 0 ? uint64_t(st.st_size) : 0;
           file_read_ = file_parsed_ = 0;
           carry_.size = 0;
+          if (borrow_ && file_size_ >= graph::MappedFile::kMapThreshold) {
+            // Records decoded and handed out straight from the page cache, without a copy. A file
+            // truncated while mapped reads as zeros past its end (MappedFile's guard), so its records
+            // fail their CRCs and replay() raises what the reader raises; a file changed otherwise is
+            // refused when its batch is decoded.
+            try {
+              map_ = graph::MappedFile::open(path);
+            } catch (const ::tfforge::Error&) {
+              map_.reset();  // read it instead
+            }
+            if (map_) {
+              map_parsed_ = 0;
+              ::close(fd_);
+              fd_ = -1;
+            }
+          }
         } else {
           reader_ = std::make_unique<RecordReader>(path, c, options_);
         }
         file_records_ = 0;
       }
-      if (job->segments.empty() || job->segments.back().file != file_)
+      if (job->segments.empty() || job->segments.back().file != file_) {
         job->segments.push_back({int64_t(job->size()), file_, file_records_});
+        if (map_) job->maps.push_back(map_);
+      }
+      if (map_) {
+        bool more = true;
+        while (int64_t(job->size()) < batch_size_ && (more = read_mapped_record(job))) ++file_records_;
+        if (!more) {
+          map_.reset();
+          ++file_;
+        }
+        continue;
+      }
       if (fd_ >= 0) {
         // Bytes read ahead by the last job first, then records straight from the file.
         size_t parsed = job->raw.size;
@@ -235,7 +285,7 @@ void BatchPipeline::decode_one(int64_t seq, std::unique_ptr<Job> job) {
     for (size_t i = 0; i < job->size(); ++i) {
       while (seg + 1 < job->segments.size() && job->segments[seg + 1].row <= int64_t(i)) ++seg;
       const pipeline::Rec& r = job->recs[i];
-      const uint8_t* data = (r.raw ? job->raw.data.get() : job->copied.data()) + r.start;
+      const uint8_t* data = r.mapped ? r.mapped : (r.raw ? job->raw.data.get() : job->copied.data()) + r.start;
       if (r.raw && options_.verify && crc32c::mask(crc32c::value(data, r.size)) != r.crc)
         replay(job->segments[seg].file, job->index[i]);  // bad data CRC: raised as the reader raises it
       d.dec->decode(wire::Span{data, r.size},
@@ -244,6 +294,10 @@ void BatchPipeline::decode_one(int64_t seq, std::unique_ptr<Job> job) {
   } catch (...) {
     d.error = std::current_exception();  // the first bad record of the batch: it comes before any read error
   }
+  for (const auto& map : job->maps)  // changed under us: its bytes cannot be trusted
+    if (!d.error && map->changed())
+      d.error = std::make_exception_ptr(::tfforge::Error("CorruptRecordError", "the file changed while it was read")
+                                            .at_path(map->path()));
   if (!d.error) d.error = job->read_error;
   d.segments = std::move(job->segments);
   job->segments = {};

@@ -32,6 +32,7 @@
 
 #include "record/compression.h"
 #include "record/example_decoder.h"
+#include "graph/mapped_file.h"
 #include "record/record_reader.h"
 
 namespace tfforge::record {
@@ -43,12 +44,14 @@ struct Bytes {
   size_t size = 0, cap = 0;
   void grow_to(size_t n);  // capacity for n bytes, contents kept
 };
-// Where a record of a job lies: in `raw` (uncompressed files, read straight into it; its data CRC
-// still to check when verifying) or in `copied` (records a RecordReader gave).
+// Where a record of a job lies: in a mapped file (`mapped`, set), in `raw` (uncompressed files read
+// straight into it) or in `copied` (records a RecordReader gave). Data CRCs of the first two are still
+// to check when verifying.
 struct Rec {
   bool raw;
   size_t start, size;
   uint32_t crc;
+  const uint8_t* mapped = nullptr;
 };
 }  // namespace pipeline
 
@@ -102,6 +105,9 @@ class BatchPipeline {
   std::unique_ptr<Job> take_job();
   // Reads the next batch's records (the reading thread); false when nothing is left to read.
   bool read_job(Job* job);
+  // Appends the next record of the mapped file to job->recs; false at its end. Framing is checked
+  // here; anything wrong is raised by replay().
+  bool read_mapped_record(Job* job);
   // Appends the next record of the open uncompressed file to job->raw; false at its end. Framing is
   // checked here; anything wrong is raised by replay().
   bool read_raw_record(Job* job, size_t* parsed);
@@ -124,6 +130,8 @@ class BatchPipeline {
   // Reader state: used only by the thread that set reading_ (under m_), one at a time.
   std::unique_ptr<RecordReader> reader_;  // a compressed file
   int fd_ = -1;                            // an uncompressed file, read straight into jobs
+  std::shared_ptr<graph::MappedFile> map_;  // a large uncompressed file, mapped (borrowing only)
+  uint64_t map_parsed_ = 0;                // bytes of it parsed
   uint64_t file_size_ = 0, file_read_ = 0, file_parsed_ = 0;  // bytes of it: in all, read, parsed
   pipeline::Bytes carry_;                  // read beyond the last job's records: the next job's start
   size_t record_hint_ = 0;                 // size of a record seen (read-ahead)
@@ -156,6 +164,7 @@ struct BatchPipeline::Job {
   std::vector<int64_t> index;
   std::vector<uint64_t> offset;
   std::vector<Segment> segments;
+  std::vector<std::shared_ptr<graph::MappedFile>> maps;  // the mapped files its records lie in
   std::exception_ptr read_error;  // reading stopped here (after the job's records)
   size_t size() const { return recs.size(); }
 };
