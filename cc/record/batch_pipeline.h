@@ -4,8 +4,9 @@
 // The files are one stream of records: batch k holds records [k * batch_size, (k + 1) * batch_size) of
 // it (batches span file boundaries), exactly what reading on one thread gives. Reading and decoding are
 // separate steps. One thread at a time reads the next batch's records (an uncompressed file is read
-// straight into the batch's own buffer in cache-sized pieces and only its framing is checked there; a
-// compressed one goes through a RecordReader and its records are copied) and queues them; any thread
+// straight into the batch's own buffer in cache-sized pieces - or, with borrow_bytes, mapped when it is
+// large - and only its framing is checked there; a compressed one goes through a RecordReader and its
+// records are copied) and queues them; any thread
 // takes the oldest queued batch, checks its data CRCs and decodes it into a decoder of its own. Worker
 // threads read ahead whenever there is room and decode otherwise; the caller is one of the `workers`:
 // while the batch it wants is not ready it decodes a queued batch (or reads one when nobody is
