@@ -27,6 +27,7 @@ from tfforge.bench.machine import machine_info
 from tfforge.bench.report import write_barh_png, write_json
 from tfforge.bench.timing import sample
 from tfforge.records import _columns
+from tfforge.records.files import default_workers
 
 IMAGE_BYTES, EMB = 3072, 128
 
@@ -187,7 +188,7 @@ def main(argv=None) -> int:
         return row
 
     print(f"{n:,} records of {record_bytes:,.0f} bytes ({total_bytes / 1e6:,.1f} MB), {cores} cores "
-          f"({records.reader.default_workers()} used by records.read), load average {os.getloadavg()[0]:.1f}",
+          f"({default_workers()} used by records.read), load average {os.getloadavg()[0]:.1f}",
           flush=True)
     try:
         if args.only == "all":
@@ -289,7 +290,7 @@ def main(argv=None) -> int:
         print(f"  {k:<34} {v:8.2f}" + (f"   (>= {t}: {'met' if v >= t else 'NOT met'})" if t else ""))
     report = {
         "benchmark": "records", "records": n, "record_bytes": record_bytes, "cores": cores,
-        "read_workers": records.reader.default_workers(),
+        "read_workers": default_workers(),
         "machine": machine_info(),  # load_average: at the end of the run
         "results": results, "ratios": ratios, "targets": targets,
     }
