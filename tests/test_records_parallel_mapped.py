@@ -1,9 +1,10 @@
 """Parallel ordered reading of large uncompressed files (16 MB and more: cc/graph/mapped_file.h's
-threshold) decodes records straight from a memory mapping: the same batches, bytes and errors as one
-worker (which reads through a buffer), and a file truncated or rewritten while it is read gives an error
-naming it, never a crash or silently different data."""
+threshold; not changed in the last 0.1 s) decodes records straight from a memory mapping: the same
+batches, bytes and errors as one worker (which reads through a buffer), and a file truncated or
+rewritten while it is read gives an error naming it, never a crash or silently different data."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +13,18 @@ from tfforge import records
 from tfforge.errors import TfforgeError
 
 PAD = bytes(range(256)) * 31  # 7936 bytes
+
+
+def _settled(path: str) -> str:
+    """Waits until the file's last change is 0.1 s old, so it is mapped (a file changed just now is read
+    piece by piece; its change time cannot be set back)."""
+    while time.time_ns() - max(os.stat(path).st_mtime_ns, os.stat(path).st_ctime_ns) < 150_000_000:
+        time.sleep(0.05)
+    return path
+
+
+def _mapped(path: str) -> bool:
+    return path in open("/proc/self/maps").read()
 
 
 def _data(start: int, n: int) -> dict:
@@ -27,7 +40,7 @@ def big(tmp_path_factory):
     d = tmp_path_factory.mktemp("mapped")
     paths = []
     for name, start, n in (("a", 0, 333), ("b", 333, 2400), ("c", 2733, 101)):
-        paths += records.write(_data(start, n), str(d / name), shards=1, progress=False)
+        paths += [_settled(p) for p in records.write(_data(start, n), str(d / name), shards=1, progress=False)]
     assert os.path.getsize(paths[1]) >= 16 << 20
     spec = records.spec(str(d / "b"))
     return paths, spec
@@ -53,6 +66,23 @@ def test_mapped_file_reads_as_one_worker_reads_it(big):
             paths[1:2], spec, batch_size=batch_size, workers=1)
     first = _batches(paths, spec, batch_size=3000, workers=2)[0][0]
     assert first[0] == list(range(2834)) and first[1][1000] == (1000).to_bytes(4, "little") + PAD[:7100]
+    if os.path.exists("/proc/self/maps"):  # the path under test: the large file is mapped, the small ones not
+        it = records.read(paths[1:], spec=spec, batch_size=100, workers=2)
+        next(it)
+        assert _mapped(paths[1]) and not _mapped(paths[2])
+        del it
+
+
+def test_a_file_changed_just_now_is_read_without_a_mapping(big, tmp_path):
+    paths, spec = big
+    fresh = str(tmp_path / "fresh.tfrecord")
+    open(fresh, "wb").write(open(paths[1], "rb").read())
+    it = records.read(fresh, spec=spec, batch_size=100, workers=2)
+    first = next(it)
+    if os.path.exists("/proc/self/maps"):
+        assert not _mapped(fresh)
+    rest = list(it)
+    assert first["id"][0] == 333 and sum(len(b["id"]) for b in rest) == 2300
 
 
 def _offset_of(data: bytes, record: int) -> int:
@@ -67,7 +97,7 @@ def _damaged(tmp_path, src, name, edit):
     edit(data)
     path = str(tmp_path / name)
     open(path, "wb").write(bytes(data))
-    return path
+    return _settled(path)
 
 
 def test_damage_in_a_mapped_file_raises_as_one_worker_does(big, tmp_path):
@@ -105,12 +135,12 @@ def test_a_mapped_file_changed_while_read_is_an_error(big, tmp_path, change):
     path = str(tmp_path / "live.tfrecord")
     data = open(paths[1], "rb").read()
     open(path, "wb").write(data)
-    os.utime(path, ns=(1, 1))  # settled: old timestamps, so it is mapped at once
+    _settled(path)
     it = records.read(path, spec=spec, batch_size=100, workers=2)
     first = next(it)
     assert first["id"].tolist() == list(range(333, 433))
     if os.path.exists("/proc/self/maps"):  # the path under test: the file is mapped
-        assert path in open("/proc/self/maps").read()
+        assert _mapped(path)
     if change == "truncate":
         os.truncate(path, len(data) // 3)
     else:  # same size, other bytes: every record after the first batches differs
