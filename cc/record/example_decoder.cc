@@ -243,10 +243,8 @@ void ExampleDecoder::reset() {
 }
 
 void ExampleDecoder::borrow_bytes(bool on) {
-  for (ColumnOut& c : out_) {
-    c.truncate(0);
-    c.borrow = on && c.kind == Kind::kBytes;
-  }
+  for (ColumnOut& c : out_) c.borrow = on && c.kind == Kind::kBytes;
+  reset();
 }
 
 int ExampleDecoder::find(const uint8_t* key, size_t n, bool sequence) const {

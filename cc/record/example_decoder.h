@@ -83,7 +83,7 @@ class ExampleDecoder {
   const std::vector<FeatureSpec>& spec() const { return spec_; }
   bool strict() const { return strict_; }
   // Bytes values are not copied: the columns point into the records decoded, which the caller keeps
-  // alive and unchanged until the columns are taken (set while the decoder holds no rows).
+  // alive and unchanged until the columns are taken. Starts a new batch (rows decoded so far are dropped).
   void borrow_bytes(bool on);
   std::vector<ColumnOut>& columns() { return out_; }
   // Starts a new batch (after the columns were taken); with remember_sizes() called before taking
