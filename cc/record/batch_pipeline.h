@@ -20,8 +20,8 @@
 #pragma once
 
 #include <condition_variable>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
@@ -31,9 +31,9 @@
 #include <thread>
 #include <vector>
 
+#include "graph/mapped_file.h"
 #include "record/compression.h"
 #include "record/example_decoder.h"
-#include "graph/mapped_file.h"
 #include "record/record_reader.h"
 
 namespace tfforge::record {
@@ -140,7 +140,7 @@ class BatchPipeline {
   int64_t file_records_ = 0;  // records read from the current file
   int64_t next_seq_ = 0;
 
-  std::mutex m_;  // everything below
+  std::mutex m_;  // the state below, up to threads_
   std::condition_variable changed_;  // a batch read or decoded or taken, reading done, stopping
   bool reading_ = false;       // a thread is reading
   bool reading_done_ = false;  // the last batch is read
