@@ -81,6 +81,7 @@ TFFORGE_BINDINGS(records_pipeline) {
             if (!b.dec) return py::none();
             const int64_t rows = b.dec->rows();
             py::dict cols = tfforge::py::take_columns(*b.dec, p.as_str);
+            BatchPipeline::check_unchanged(b.records.get());  // the bytes objects were copied from it
             p.pipe->recycle(std::move(b.dec), std::move(b.records));  // the bytes objects are copies by now
             py::list segments;
             for (const auto& s : b.segments)

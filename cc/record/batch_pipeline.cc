@@ -29,7 +29,10 @@ BatchPipeline::BatchPipeline(std::vector<std::string> paths, std::optional<Compr
       batch_size_(std::max<int64_t>(batch_size, 1)) {
   options_.skip_corrupt = false;
   workers = std::max(workers, 1);
-  ahead_ = size_t(workers + 2);  // each in flight holds a decoder and its columns: a few
+  // Room ahead of the caller: while one thread stalls on a batch (a busy machine takes its core for a
+  // few ms), the others go on with later ones. A batch in flight holds its columns (and, read from a
+  // small file, its records): a few MB.
+  ahead_ = size_t(workers + 6);
   // The caller decodes too (in next()), so workers - 1 threads of our own.
   threads_.reserve(size_t(workers - 1));
   for (int i = 1; i < workers; ++i) threads_.emplace_back([this] { work(); });
@@ -271,6 +274,13 @@ std::unique_ptr<BatchPipeline::Job> BatchPipeline::take_job() {
   return job;
 }
 
+void BatchPipeline::check_unchanged(const Job* records) {
+  if (!records) return;
+  for (const auto& map : records->maps)
+    if (map->changed())
+      throw ::tfforge::Error("CorruptRecordError", "the file changed while it was read").at_path(map->path());
+}
+
 void BatchPipeline::recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr<Job> records) {
   if (dec) dec->reset();
   std::lock_guard<std::mutex> lock(m_);
@@ -311,10 +321,13 @@ void BatchPipeline::decode_one(int64_t seq, std::unique_ptr<Job> job) {
   } catch (...) {
     d.error = std::current_exception();  // the first bad record of the batch: it comes before any read error
   }
-  for (const auto& map : job->maps)  // changed under us: its bytes cannot be trusted
-    if (!d.error && map->changed())
-      d.error = std::make_exception_ptr(::tfforge::Error("CorruptRecordError", "the file changed while it was read")
-                                            .at_path(map->path()));
+  if (!d.error) {
+    try {
+      check_unchanged(job.get());  // changed under us: its bytes cannot be trusted
+    } catch (...) {
+      d.error = std::current_exception();
+    }
+  }
   if (!d.error) d.error = job->read_error;
   d.segments = std::move(job->segments);
   job->segments = {};

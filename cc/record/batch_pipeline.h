@@ -86,6 +86,9 @@ class BatchPipeline {
   bool next(Batch* out, int ms);
   // Returns a batch's decoder (its columns taken) and records for reuse.
   void recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr<Job> records = nullptr);
+  // Throws CorruptRecordError naming the file when a file the batch's records were mapped from changed
+  // since it was opened. Call it after copying borrowed bytes out: they may not be what was checked.
+  static void check_unchanged(const Job* records);
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
