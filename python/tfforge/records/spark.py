@@ -45,7 +45,18 @@ class _EncodePartition:
 
         ctx = TaskContext.get()
         shard, attempt = ctx.partitionId(), ctx.attemptNumber()
-        r = _staged.encode(f"{self.staging}-{shard:05d}-a{attempt}", batches, self.compression, self.level, self.spec)
+        span = [0, 0]  # the partition's rows in the batch being encoded: [first, last + 1)
+
+        def counted():
+            for batch in batches:
+                span[:] = [span[1], span[1] + batch.num_rows]
+                yield batch
+
+        try:
+            r = _staged.encode(f"{self.staging}-{shard:05d}-a{attempt}", counted(), self.compression, self.level,
+                               self.spec)
+        except SpecError as exc:  # where in the DataFrame: the encoder's row numbers count from the batch's start
+            raise SpecError(f"partition {shard}, the batch of its rows {span[0]}-{span[1] - 1}: {exc}") from None
         yield pa.RecordBatch.from_pylist([{"shard": shard, "attempt": attempt, "path": r["path"], "records": r["records"]}],
                                          schema=pa.schema([("shard", pa.int32()), ("attempt", pa.int32()),
                                                            ("path", pa.string()), ("records", pa.int64())]))
