@@ -211,6 +211,8 @@ def test_unsupported_columns_fail_before_the_job(spark, tmp_path):
         assert "\n" not in str(err.value)
     with pytest.raises(SpecError, match="two columns named 'id'"):
         tfspark.write(spark.range(3).selectExpr("id", "id"), str(tmp_path / "out" / "t"))
+    with pytest.raises(SpecError, match=re.escape("columns ['id'] and the spec's features ['x'] differ")):
+        tfspark.write(spark.range(3), str(tmp_path / "out" / "t"), spec={"features": {"x": {"kind": "int64", "shape": []}}})
     assert not (tmp_path / "out").exists()
 
 

@@ -57,9 +57,9 @@ class _EncodePartition:
                                self.spec)
         except SpecError as exc:  # where in the DataFrame: the encoder's row numbers count from the batch's start
             raise SpecError(f"partition {shard}, the batch of its rows {span[0]}-{span[1] - 1}: {exc}") from None
-        yield pa.RecordBatch.from_pylist([{"shard": shard, "attempt": attempt, "path": r["path"], "records": r["records"]}],
-                                         schema=pa.schema([("shard", pa.int32()), ("attempt", pa.int32()),
-                                                           ("path", pa.string()), ("records", pa.int64())]))
+        row = {"shard": shard, "attempt": attempt, "path": r["path"], "records": r["records"]}
+        yield pa.RecordBatch.from_pylist([row], schema=pa.schema(
+            [("shard", pa.int32()), ("attempt", pa.int32()), ("path", pa.string()), ("records", pa.int64())]))
 
 
 # Spark column types -> (Example kind, spec dtype): what the encoder infers from the Arrow batches.
@@ -125,6 +125,8 @@ def write(df, prefix, *, shards: int | None = None, compression=None, spec=None,
     given = Spec.coerce(spec)
     if given is None:
         given = spec_of_schema(df.schema)
+    elif set(given) != set(df.columns):  # what every task would find: refused before the job starts
+        raise SpecError(f"the DataFrame's columns {df.columns} and the spec's features {list(given)} differ")
     if shards is not None:
         df = df.repartition(_int_arg("shards", shards, 1, 99999))
     prefix, staging = _staged.staging_prefix(prefix)
