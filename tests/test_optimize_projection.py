@@ -139,3 +139,32 @@ def test_mutated_graphs_give_a_result_or_a_tfforge_error(tmp_path):
         except TfforgeError:
             outcomes.add("error")
     assert "ok" in outcomes
+
+
+def test_an_optimized_keras_attention_model_exports_whole_to_litert(tmp_path):
+    """`tfforge optimize` output of a Keras 3 attention block (projections rewritten, LayerNorm and GELU
+    fused) exports to a .tflite that XNNPack takes whole, with the same outputs as TensorFlow: the
+    projection's shape arithmetic folds away once the input shape is pinned."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("ai_edge_litert.interpreter")
+    from tfforge.convert import convert
+    from tfforge.convert.litert_delegation import xnnpack_delegation
+    from tfforge.convert.runners import TFLiteRunner
+    x = keras.Input((S, C), name="x")
+    h = keras.layers.LayerNormalization()(x)
+    h = x + keras.layers.MultiHeadAttention(num_heads=HEADS, key_dim=SIZE)(h, h)
+    m = keras.layers.Dense(2 * C, activation="gelu")(keras.layers.LayerNormalization()(h))
+    model = keras.Model(x, h + keras.layers.Dense(C)(m))
+    model.export(str(tmp_path / "src"), verbose=False)
+    report = tfforge.optimize(tmp_path / "src", tmp_path / "dst", verify=False)
+    assert report.count("projection") >= 4 and report.count("layer_norm") >= 2
+    dst = tmp_path / "m.tflite"
+    convert(tmp_path / "dst", dst, input_shapes={"x": (1, S, C)}, verify=False)
+    assert xnnpack_delegation(dst).whole, xnnpack_delegation(dst).summary()
+    data = RNG.standard_normal((1, S, C)).astype(np.float32)
+    runner = TFLiteRunner(str(dst))
+    got = runner.run({runner.inputs[0].name: data})[runner.outputs[0]]
+    ref = model.predict(data, verbose=0)
+    assert np.max(np.abs(got - ref)) / np.max(np.abs(ref)) < 1e-5
