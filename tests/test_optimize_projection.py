@@ -168,3 +168,26 @@ def test_an_optimized_keras_attention_model_exports_whole_to_litert(tmp_path):
     got = runner.run({runner.inputs[0].name: data})[runner.outputs[0]]
     ref = model.predict(data, verbose=0)
     assert np.max(np.abs(got - ref)) / np.max(np.abs(ref)) < 1e-5
+
+
+def test_a_projection_inside_a_tf1_while_loop_runs(tmp_path):
+    """A TF1 while loop (Enter / Merge / NextIteration frames) whose body projects the sequence by a
+    weight built in the body: the rewrite's constants run in the loop's frame, and the loop computes
+    what it computed."""
+    from tensorflow.python.ops import control_flow_v2_toggles as toggles
+    was_v2 = toggles.control_flow_v2_enabled()
+    toggles.disable_control_flow_v2()
+    try:
+        def build(x):
+            def body(i, h):
+                w = tf.constant(0.2 * RNG.standard_normal((C, C)).astype(np.float32))
+                return i + 1, tf.einsum("abc,cd->abd", h, w) + const(C)
+            return tf.compat.v1.while_loop(lambda i, h: i < 3, body, [tf.constant(0), x])[1]
+        src = frozen(tmp_path, build)
+    finally:
+        if was_v2:
+            toggles.enable_control_flow_v2()
+    assert "Enter" in {n.op for n in tg.load(src).nodes}
+    report = tfforge.optimize(src, tmp_path / "out.pb")
+    assert report.count("projection") == 1 and report.sites[0].detail.startswith("bias"), report.sites
+    assert close(report.parity), report.parity.table()

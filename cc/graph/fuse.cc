@@ -149,11 +149,15 @@ std::string shape_attr_value(const std::vector<int64_t>& dims) {
 }
 
 std::string int32_vector(Body& b, const std::string& name, const std::vector<int32_t>& values,
-                         std::vector<Node>* helpers) {
+                         std::vector<Node>* helpers, const std::string& after, bool scalar) {
   std::string n = b.fresh_name(name);
-  helpers->push_back(make_node(b, n, "Const", {}, {{"dtype", encode_type_attr(3)},
-                                                   {"value", encode_tensor_attr(3, {int64_t(values.size())}, values.data(),
-                                                                                values.size() * 4)}}));
+  std::vector<int64_t> dims;
+  if (!scalar) dims.push_back(int64_t(values.size()));
+  std::vector<std::string> inputs;
+  if (!after.empty()) inputs.push_back("^" + after);
+  helpers->push_back(make_node(b, n, "Const", std::move(inputs),
+                               {{"dtype", encode_type_attr(3)},
+                                {"value", encode_tensor_attr(3, dims, values.data(), values.size() * 4)}}));
   return b.ref_to(n, "output");
 }
 

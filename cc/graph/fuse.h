@@ -65,9 +65,9 @@ std::string shape_attr_value(const std::vector<int64_t>& dims);  // -1: unknown 
 // A new node (dirty, to be encoded) with the attrs' AttrValue bytes owned by b's graph.
 Node make_node(Body& b, const std::string& name, const std::string& op, std::vector<std::string> inputs,
                std::vector<std::pair<std::string, std::string>> attrs);
-// A Const int32 vector.
+// A Const int32 vector (a scalar when `scalar`), with a control input on `after` when not empty.
 std::string int32_vector(Body& b, const std::string& name, const std::vector<int32_t>& values,
-                         std::vector<Node>* helpers);
+                         std::vector<Node>* helpers, const std::string& after = {}, bool scalar = false);
 const char* dtype_name(int dtype);
 bool fusable_dtype(int dtype);  // float32, float16, bfloat16: what the tfforge ops take
 

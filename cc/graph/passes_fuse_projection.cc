@@ -260,7 +260,13 @@ bool match_projection(Body& b, size_t anchor, const std::vector<bool>&, Plan* pl
                           {{"T", type_attr_value(dtype)}, {"shape", shape_attr_value(want)}}));
     x = ref(name);
   }
-  auto int32 = [&](const char* what, std::vector<int32_t> v) { return int32_vector(b, scope + "/" + what, v, &h); };
+  // In a GraphDef the constants run after x's producer: that puts them in x's frame when x is inside a
+  // TF1 while loop (as TensorFlow puts a loop body's constants there, with a control edge).
+  std::string after;
+  if (b.function().empty() && b.producer(p.x) >= 0) after = b.node(size_t(b.producer(p.x))).name;
+  auto int32 = [&](const char* what, std::vector<int32_t> v, bool scalar = false) {
+    return int32_vector(b, scope + "/" + what, v, &h, after, scalar);
+  };
   std::string rows = b.fresh_name(scope + "/rows");
   h.push_back(make_node(b, rows, "Reshape", {x, int32("rows_shape", {-1, int32_t(p.k)})},
                         {{"T", type_attr_value(dtype)}, {"Tshape", type_attr_value(3)}}));
@@ -312,10 +318,7 @@ bool match_projection(Body& b, size_t anchor, const std::vector<bool>&, Plan* pl
                          {"ellipsis_mask", int_attr_value(0)}, {"new_axis_mask", int_attr_value(0)},
                          {"shrink_axis_mask", int_attr_value(0)}}));
   std::vector<int32_t> od(p.out_dims.begin(), p.out_dims.end());
-  std::string axis = b.fresh_name(scope + "/axis");
-  int32_t zero = 0;
-  h.push_back(make_node(b, axis, "Const", {}, {{"dtype", type_attr_value(3)}, {"value", encode_tensor_attr(3, {}, &zero, 4)}}));
-  axis = ref(axis);
+  std::string axis = int32("axis", {0}, true);
   std::string cat = b.fresh_name(scope + "/out_shape");
   h.push_back(make_node(b, cat, "ConcatV2", {ref(lead), int32("out_dims", od), axis},
                         {{"N", int_attr_value(2)}, {"T", type_attr_value(3)}, {"Tidx", type_attr_value(3)}}));
