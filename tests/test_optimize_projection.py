@@ -191,3 +191,18 @@ def test_a_projection_inside_a_tf1_while_loop_runs(tmp_path):
     report = tfforge.optimize(src, tmp_path / "out.pb")
     assert report.count("projection") == 1 and report.sites[0].detail.startswith("bias"), report.sites
     assert close(report.parity), report.parity.table()
+
+
+def test_keras_attention_under_mixed_float16(tmp_path):
+    """Keras 3 MultiHeadAttention under mixed_float16: the projections run in float16 and are rewritten
+    in float16 (MatMul and BiasAdd have float16 CPU kernels); outputs agree to float16 rounding."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras = pytest.importorskip("keras")
+    x = keras.Input((S, C))
+    model = keras.Model(x, keras.layers.MultiHeadAttention(HEADS, SIZE, dtype="mixed_float16")(x, x))
+    model.export(str(tmp_path / "src"), verbose=False)
+    report = tfforge.optimize(tmp_path / "src", tmp_path / "dst", samples=3)
+    serving = set(tg.load(tmp_path / "dst").called_functions()) | {""}
+    assert report.count("projection", serving) == 4, report.sites
+    assert report.parity.max_abs < 1e-2, report.parity.table()
