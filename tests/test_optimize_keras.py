@@ -179,3 +179,14 @@ def test_cli_table_and_json(models, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "fused 8 site(s) (layer_norm 3, bias_gelu 1, projection 4)" in out.stdout and "verify" not in out.stdout
 
+
+
+def test_cli_verifies_a_bert_backbone_with_its_own_random_inputs(models, tmp_path):
+    """Without --feeds, verify's random integers (0 or 1) are valid token ids, segment ids and masks,
+    so the BERT source model runs and the default `tfforge optimize` checks parity."""
+    src = models["bert"][0]
+    out = subprocess.run([sys.executable, "-m", "tfforge.cli.main", "optimize", str(src), str(tmp_path / "o"), "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    parity = json.loads(out.stdout)["parity"]
+    assert parity["outputs"] and parity["max_abs"] < 1e-4, parity
