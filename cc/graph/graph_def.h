@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "graph/mapped_file.h"
+#include "graph/stored_bytes.h"
 #include "wire/wire.h"
 
 namespace tfforge::graph {
@@ -24,8 +25,16 @@ struct Attr {
   // Bytes that follow `value` in the AttrValue encoding, borrowed from the caller (a Const's weights,
   // spliced in by replace_with_const): written straight from their buffer, never copied.
   Span tail;
+  // A tail that stays in a file until written (tail.data is null, tail.size its length): the writer
+  // streams it through its sink (Sink::put_stored), checking its CRC32C on the bytes it writes.
+  std::shared_ptr<const StoredBytes> stored;
   uint64_t size() const { return value.size + tail.size; }
 };
+
+// Tails compared and hashed by content for memory tails, by file range for stored ones (two stored
+// tails are the same when they are the same range of the same open file).
+bool same_tail(const Attr& a, const Attr& b);
+size_t tail_hash(const Attr& a);
 
 // An attr's whole AttrValue as one span: `a.value` itself, or, for an attr with a tail, a copy of
 // head and tail in `*scratch`.

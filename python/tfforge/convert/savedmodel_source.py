@@ -74,7 +74,7 @@ _ORDINARY_LOAD = "loading it with tf.saved_model.load (variables restored, then 
 
 def _load_without_restoring(path: str, tags):
     """Loads the SavedModel's objects and functions but not its variables' values, and pairs every
-    variable with its tensor in variables/ (memory-mapped): the SavedObjectGraph and the checkpoint's
+    variable with its tensor in variables/ (a range of the data shard the graph writer streams out): the SavedObjectGraph and the checkpoint's
     object graph share node ids, and the checkpoint's node names the key. Returns (root object,
     values callable), or None when the SavedModel does not fit this (then it is loaded normally, and
     one line logged says why)."""
@@ -139,4 +139,5 @@ def _load_without_restoring(path: str, tags):
         by_handle[id(variable.handle)] = key
     root = loaded["root"]
     root._tfforge_keep_alive = loaded  # noqa: SLF001  (our attribute: the signature functions capture these variables)
-    return root, lambda external: bundle.view(by_handle[id(external)]) if id(external) in by_handle else None
+    from tfforge.convert.checkpoint_source import weight
+    return root, lambda external: weight(bundle, by_handle[id(external)]) if id(external) in by_handle else None
