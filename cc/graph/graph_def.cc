@@ -313,7 +313,7 @@ std::string GraphDef::to_string() const {
   return s;
 }
 
-void GraphDef::write_file(const std::string& path) const {
+void GraphDef::write_file(const std::string& path, std::optional<bool> direct) const {
   try {
     // Weights streamed from files (stored tails) go out with direct I/O when there are many: no page
     // cache is allocated for the output (see AtomicFileSink::AtomicFileSink).
@@ -321,7 +321,7 @@ void GraphDef::write_file(const std::string& path) const {
     for (auto& n : nodes)
       for (auto& a : n.attrs)
         if (a.stored) streamed += a.stored->size();
-    AtomicFileSink sink(path, streamed >= AtomicFileSink::kDirectThreshold);
+    AtomicFileSink sink(path, direct.value_or(streamed >= AtomicFileSink::kDirectThreshold));
     sink.reserve(encoded_size());
     write_graph(sink, nodes, library, top_extra_);
     check_sources();  // never commit bytes read from a file that changed meanwhile

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -85,8 +86,9 @@ class GraphDef {
   uint64_t encoded_size() const;
   void encode_to(uint8_t* out) const;
   std::string to_string() const;
-  // Writes to `path` atomically (temp name in the same directory, then rename).
-  void write_file(const std::string& path) const;
+  // Writes to `path` atomically (temp name in the same directory, then rename). `direct`: O_DIRECT
+  // writes (AtomicFileSink); by default when 64 MiB or more of the graph are stored tails.
+  void write_file(const std::string& path, std::optional<bool> direct = std::nullopt) const;
 
   // Bytes created by edits (re-encoded attrs, new tensors) must outlive the graph and its copies.
   Span own(std::string bytes);

@@ -36,11 +36,12 @@ void MemorySink::put_stored(const StoredBytes& s) {
 
 AtomicFileSink::AtomicFileSink(const std::string& path, bool direct) : file_(path, "GraphError") {
   if (direct && file_.set_direct(true)) {
-    void* p = nullptr;
-    if (::posix_memalign(&p, kAlign, kDirectBuffer) == 0) {
-      block_.reset(static_cast<uint8_t*>(p));
-      return;
-    }
+    void *a = nullptr, *b = nullptr;
+    if (::posix_memalign(&a, kAlign, kDirectBuffer) == 0) block_.reset(static_cast<uint8_t*>(a));
+    if (::posix_memalign(&b, kAlign, kDirectBuffer) == 0) spare_.reset(static_cast<uint8_t*>(b));
+    if (block_ && spare_) return;
+    block_.reset();
+    spare_.reset();
     file_.set_direct(false);
   }
   buf_.reserve(kBufferSize);
@@ -71,10 +72,19 @@ void AtomicFileSink::flush() {
   buf_.clear();
 }
 
-// Direct mode: the full block goes out in one O_DIRECT write at a block-aligned offset.
+// Direct mode: the full block goes out in one O_DIRECT write at a block-aligned offset, on a second
+// thread, while the other block fills. A failed write is rethrown here or by commit().
 void AtomicFileSink::flush_block() {
-  write_all(block_.get(), fill_);
+  wait_block();
+  std::swap(block_, spare_);
+  const uint8_t* full = spare_.get();
+  size_t n = fill_;
   fill_ = 0;
+  pending_ = std::async(std::launch::async, [this, full, n] { write_all(full, n); });
+}
+
+void AtomicFileSink::wait_block() {
+  if (pending_.valid()) pending_.get();
 }
 
 void AtomicFileSink::put(const void* data, size_t n) {
@@ -121,6 +131,7 @@ void AtomicFileSink::put_stored(const StoredBytes& s) {
 
 void AtomicFileSink::commit() {
   if (block_) {
+    wait_block();
     size_t whole = fill_ & ~(kAlign - 1);
     if (whole) write_all(block_.get(), whole);
     file_.set_direct(false);  // the partial last block: buffered

@@ -249,12 +249,13 @@ TFFORGE_BINDINGS(graph) {
           return out;
         });
       })
-      .def("save", [](const GraphDef& g, const std::string& path) {
+      .def("save", [](const GraphDef& g, const std::string& path, std::optional<bool> direct) {
         reading(g, [&] {
           py::gil_scoped_release release;
-          g.write_file(path);
+          g.write_file(path, direct);
         });
-      }, py::arg("path"), "Writes the GraphDef to path atomically")
+      }, py::arg("path"), py::arg("direct") = py::none(),
+         "Writes the GraphDef to path atomically (direct: O_DIRECT writes; None: when many weights are streamed)")
       .def("apply", [](const GraphDef& g, const std::string& transforms, std::vector<std::string> inputs,
                        std::vector<std::string> outputs) {
         auto specs = parse_transforms(transforms);
