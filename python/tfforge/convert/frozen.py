@@ -33,6 +33,10 @@ class StoredWeight:
         """The values, read and checked now (a copy)."""
         return np.frombuffer(self.stored.read(), dtype=self.dtype).reshape(self.shape)
 
+    def __array__(self, dtype=None, copy=None):
+        value = self.numpy()
+        return value if dtype is None else value.astype(dtype)
+
 
 def stored_weight(stored, dtype, shape) -> StoredWeight | None:
     """A StoredWeight when `stored` holds exactly the bytes of `shape` x `dtype`, else None."""
