@@ -97,7 +97,8 @@ def _load_without_restoring(path: str, tags):
     saved = saved_model_pb2.SavedModel()
     try:
         with open(pb, "rb") as f:
-            saved.ParseFromString(f.read())
+            data = f.read()
+        saved.ParseFromString(data)
     except DecodeError:
         return None  # the ordinary load reports it
     wanted = set(tags or ["serve"])
@@ -123,7 +124,8 @@ def _load_without_restoring(path: str, tags):
         return None
     keys = {i: a.checkpoint_key for i, n in enumerate(graph.nodes) for a in n.attributes
             if a.name == "VARIABLE_VALUE"}
-    load_tfforge_ops()
+    if b"Tfforge" in data:  # tfforge's ops appear in its graphs: register them (others skip the library)
+        load_tfforge_ops()
     try:
         loaded = partial.value(path, ["root"] + [paths[i] for i in variable_ids], tags=list(tags) if tags else None,
                                options=tf().saved_model.LoadOptions(experimental_skip_checkpoint=True))
