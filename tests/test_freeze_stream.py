@@ -8,6 +8,7 @@ mode) writes the same bytes on disk and on tmpfs, where it may fall back to buff
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def test_tf1_checkpoint_streams_the_same_bytes_as_the_view_path(tmp_path, monkey
 
 def test_keras_weights_stream_from_the_keras_file(tmp_path):
     path, expected = keras_mlp_path("keras")
-    frozen = load_frozen(path)
+    frozen = load_frozen(pathlib.Path(path))  # a path-like source works as a str does
     stored = [w for w in frozen.weights.values() if isinstance(w, StoredWeight)]
     assert stored and all(w.stored.path == path for w in stored)
     frozen.write(tmp_path / "stream.pb")

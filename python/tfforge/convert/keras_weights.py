@@ -20,6 +20,7 @@ follow), `Unmappable` says why and the caller falls back to `weight_arrays_via_k
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zipfile
@@ -68,7 +69,6 @@ def weight_arrays_via_keras(model, path: str) -> dict:
     StatelessScope records each assignment instead of performing it. Reads every weight into memory.
     The weights file is extracted to a scratch directory first: Keras reading it from inside the zip
     seeks through the member stream (34 s instead of 2 s for 537 MB)."""
-    import os
     import tempfile
 
     from tfforge._tf import keras
@@ -292,7 +292,7 @@ def _member_offset(path: str, info) -> int:
 def _source_file(path: str):
     """The .keras file opened once for every weight range (native errors are ConversionErrors)."""
     from tfforge import _native
-    return _native.SourceFile(path, "ConversionError")
+    return _native.SourceFile(os.fspath(path), "ConversionError")
 
 
 def _array(dataset, variable, source, base, path):
