@@ -13,6 +13,8 @@ convert_variables_to_constants_v2 + serialize + write; tfforge: everything after
 i.e. rebuilding the graph, mapping the weights, tracing and the native splice + write).
 
     python benchmarks/bench_freeze.py [--units 4096 --layers 8] [--quick]
+    python benchmarks/bench_freeze.py --workdir /tmp/bench-freeze --formats checkpoint --reps 3
+        (--workdir keeps the models: built once, reused by every later run)
 
 Writes benchmarks/results/bench_freeze.json.
 """
@@ -213,6 +215,7 @@ def main():
     for name, tf_code, src, extra in cases:
         if name not in args.formats.split(","):
             continue
+        load_before = os.getloadavg()[0]
         tf_out, ff_out = os.path.join(work, f"tf_{name}.pb"), os.path.join(work, f"tfforge_{name}.pb")
         print(f"[{name}] TensorFlow ...", flush=True)
         cli_args = ["freeze", src, ff_out] + (["--outputs", extra["outputs"]] if extra else [])
@@ -233,11 +236,13 @@ def main():
             "end_to_end_speedup": round(anchor["end_to_end"] / cli, 1),
             "max_abs_diff_vs_tensorflow": diff,
             "pb_MB": round(os.path.getsize(ff_out) / 1e6, 1),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute, before and after
         }
         results["formats"][name] = entry
         print(f"  TF: freeze step {anchor['freeze']:.2f} s, end to end {anchor['end_to_end']:.2f} s | tfforge: freeze "
               f"step {ours['freeze']:.2f} s (splice+write {ours['write']:.2f} s), CLI end to end {cli:.2f} s | "
-              f"{entry['freeze_step_speedup']}x / {entry['end_to_end_speedup']}x, max diff {diff:g}", flush=True)
+              f"{entry['freeze_step_speedup']}x / {entry['end_to_end_speedup']}x, max diff {diff:g}, load average "
+              f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}", flush=True)
         for p in (tf_out, ff_out):
             os.remove(p)
     results["machine"] = machine_info()  # load average at the end of the run

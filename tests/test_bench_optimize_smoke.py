@@ -37,6 +37,7 @@ def _check(report):
     for r in results.values():
         assert r["runs"] == 2
         assert 0 < r["best_ms"] <= r["median_ms"] <= r["p90_ms"]
+        assert r["cpu_median_ms"] > 0
         assert math.isfinite(r["speedup_vs_unmodified"]) and r["speedup_vs_unmodified"] > 0
         assert r["max_abs_diff_vs_unmodified"] < 1e-4
     assert results["unmodified"]["speedup_vs_unmodified"] == 1.0
@@ -56,3 +57,4 @@ def test_tfforge_optimize_variant(tmp_path):
     report = _run(tmp_path, "cli")
     _check(report)
     assert report["optimized_by"] == "tfforge optimize"
+    assert "projection 8" in report["optimize_output"]  # q, k, v, output of each of the 2 layers

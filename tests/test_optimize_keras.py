@@ -1,7 +1,9 @@
 """`tfforge.optimize` on SavedModels of real architectures, built here with random weights and tiny sizes:
 a keras-hub BERT encoder backbone, a keras-hub Gemma backbone (RMSNorm with 1 + scale, gated tanh GELU
 without bias), a Keras 3 ViT-style block (LayerNorm, MultiHeadAttention, Dense GELU MLP), Keras 3 layers
-under mixed_float16, and a tf-keras model (both of its LayerNormalization paths). For each: the fused sites in the serving path equal the LayerNorm / RMSNorm / GELU layers, TensorFlow
+under mixed_float16, and a tf-keras model (both of its LayerNormalization paths, MultiHeadAttention). For
+each: the fused sites in the serving path equal the LayerNorm / RMSNorm / GELU layers and the attention
+projections, TensorFlow
 gives the same outputs for source and result, and the result loads in a fresh process after
 `import tfforge.ops` (the signatures kept)."""
 
@@ -38,7 +40,7 @@ def optimized(tmp_path_factory, name, build):
     build(src)
     report = tfforge.optimize(src, dst, verify=False)
     serving = serving_functions(dst)
-    counts = {p: report.count(p, serving) for p in ("layer_norm", "rms_norm", "bias_gelu")}
+    counts = {p: report.count(p, serving) for p in ("layer_norm", "rms_norm", "bias_gelu", "projection")}
     return src, dst, report, counts
 
 
@@ -71,6 +73,7 @@ def _tf_keras(path):
     tfk = pytest.importorskip("tf_keras")
     x = tfk.Input((8, 16))
     h = tfk.layers.LayerNormalization()(x)
+    h = h + tfk.layers.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)  # EinsumDense: tf.einsum projections
     h = tfk.layers.Dense(32, activation="gelu")(h)
     h = tfk.layers.Dense(16, activation=lambda t: tf.nn.gelu(t, approximate=True))(h)
     model = tfk.Model(x, tfk.layers.LayerNormalization(epsilon=1e-5)(h))
@@ -87,11 +90,13 @@ def _mixed_float16(path):
     model.export(str(path), verbose=False)
 
 
-MODELS = {"bert": (_bert, {"layer_norm": 5, "rms_norm": 0, "bias_gelu": 2}),
-          "mixed_float16": (_mixed_float16, {"layer_norm": 1, "rms_norm": 1, "bias_gelu": 1}),
-          "gemma": (_gemma, {"layer_norm": 0, "rms_norm": 5, "bias_gelu": 2}),
-          "vit_block": (_vit_block, {"layer_norm": 3, "rms_norm": 0, "bias_gelu": 1}),
-          "tf_keras": (_tf_keras, {"layer_norm": 2, "rms_norm": 0, "bias_gelu": 2})}
+# projection: the attention layers' query, key, value and output projections (4 per layer; Gemma's gated
+# FFN adds its 3 EinsumDense per layer); Dense on a sequence is a MatMul already.
+MODELS = {"bert": (_bert, {"layer_norm": 5, "rms_norm": 0, "bias_gelu": 2, "projection": 8}),
+          "mixed_float16": (_mixed_float16, {"layer_norm": 1, "rms_norm": 1, "bias_gelu": 1, "projection": 0}),
+          "gemma": (_gemma, {"layer_norm": 0, "rms_norm": 5, "bias_gelu": 2, "projection": 14}),
+          "vit_block": (_vit_block, {"layer_norm": 3, "rms_norm": 0, "bias_gelu": 1, "projection": 4}),
+          "tf_keras": (_tf_keras, {"layer_norm": 2, "rms_norm": 0, "bias_gelu": 2, "projection": 4})}
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +172,21 @@ def test_cli_table_and_json(models, tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert {(f["pattern"], f["count"]) for f in data["fused"]} == {("layer_norm", 3), ("bias_gelu", 1)}
+    assert {(f["pattern"], f["count"]) for f in data["fused"]} == {("layer_norm", 3), ("bias_gelu", 1), ("projection", 4)}
     assert data["parity"]["max_abs"] < 1e-4
     out = subprocess.run([sys.executable, "-m", "tfforge.cli.main", "optimize", str(src), str(tmp_path / "t"),
                           "--no-verify"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "fused 4 site(s) (layer_norm 3, bias_gelu 1)" in out.stdout and "verify" not in out.stdout
+    assert "fused 8 site(s) (layer_norm 3, bias_gelu 1, projection 4)" in out.stdout and "verify" not in out.stdout
 
+
+
+def test_cli_verifies_a_bert_backbone_with_its_own_random_inputs(models, tmp_path):
+    """Without --feeds, verify's random integers (0 or 1) are valid token ids, segment ids and masks,
+    so the BERT source model runs and the default `tfforge optimize` checks parity."""
+    src = models["bert"][0]
+    out = subprocess.run([sys.executable, "-m", "tfforge.cli.main", "optimize", str(src), str(tmp_path / "o"), "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    parity = json.loads(out.stdout)["parity"]
+    assert parity["outputs"] and parity["max_abs"] < 1e-4, parity

@@ -3,6 +3,7 @@ back with TensorFlow's parse_example) and shards -> DataFrame. One Spark session
 JVM takes seconds to start)."""
 
 import os
+import re
 import shutil
 import sys
 
@@ -127,3 +128,102 @@ def test_spark_read_format_tfrecord(spark, tmp_path):
     assert one.count() == records.count(prefix + "-00001-of-00003.tfrecord")
     tfspark.register(spark, name="tfforge")
     assert spark.read.format("tfforge").load(prefix).count() == ROWS
+
+
+def _files(folder):
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
+def test_shard_i_is_partition_i_and_names_and_bytes_are_deterministic(spark, tmp_path):
+    df = spark.range(0, 50, numPartitions=3).selectExpr("id", "cast(id * 2 as int) as twice", "sequence(0, id % 3) as seq")
+    partitions = df.rdd.glom().map(lambda rows: [r["id"] for r in rows]).collect()
+    assert len(partitions) == 3 and all(partitions)
+    first = str(tmp_path / "a" / "t")
+    paths = tfspark.write(df, first)
+    assert [os.path.basename(p) for p in paths] == [f"t-0000{i}-of-00003.tfrecord" for i in range(3)]
+    for i, path in enumerate(paths):
+        assert [int(v) for batch in records.read(path, spec=records.spec(first)) for v in batch["id"]] == partitions[i]
+    # The same DataFrame written again (another prefix, the same name): the same files, byte for byte.
+    second = str(tmp_path / "b" / "t")
+    tfspark.write(df, second)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+def test_a_failed_job_leaves_the_earlier_dataset_as_it_was(spark, tmp_path):
+    from tfforge.errors import SpecError
+
+    good, _ = _frame(spark)
+    prefix = str(tmp_path / "train")
+    tfspark.write(good, prefix, shards=2)
+    before = _files(tmp_path)
+    # Every partition holds a null late in the data, after several Arrow batches have been encoded into
+    # the task's temporary file: each task fails part-way through its file.
+    bad = spark.range(0, 60, numPartitions=2).selectExpr(
+        "id", "case when id % 30 = 29 then null else cast(id as double) end as x")
+    old = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "5")
+    try:
+        with pytest.raises(SpecError, match=r"a Spark task failed: partition [01], the batch of its rows 25-29: "
+                                            r"column 'x' has a missing value at row 4") as err:
+            tfspark.write(bad, prefix)
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", old)
+    assert "\n" not in str(err.value)
+    assert _files(tmp_path) == before  # no new shard, staged or temporary file; the old dataset intact
+    assert records.count(prefix) == ROWS
+
+
+def test_spec_from_the_schema_round_trips_through_spark_read_format(spark, tmp_path):
+    pytest.importorskip("pyspark.sql.datasource", reason="Python data sources need pyspark 4")
+    import pyarrow as pa
+
+    schema = ("l long, i int, h short, t tinyint, f float, d double, flag boolean, s string, b binary, "
+              "al array<long>, ai array<int>, ad array<double>, af array<float>, astr array<string>, "
+              "ab array<binary>, aflag array<boolean>")
+    rows = [(i, -i, i % 300, i % 100 - 50, i / 4, i * 0.5, i % 3 == 0, f"é{i}", bytes([i % 256]) * (i % 3),
+             list(range(i % 4)), [i, -i], [0.25] * (i % 3), [i / 2], [f"w{j}" for j in range(i % 3)],
+             [b"\x00\xff"] * (i % 2), [True, i % 2 == 1]) for i in range(ROWS)]
+    df = spark.createDataFrame(rows, schema)
+    prefix = str(tmp_path / "rt" / "t")
+    tfspark.write(df, prefix, shards=2)
+    spec = records.spec(prefix)
+    assert spec.features == tfspark.spec_of_schema(df.schema).features
+    # The schema's spec is the one the encoder infers from the same data (records.write, one process).
+    records.write(pa.Table.from_batches(df.toArrow().to_batches()), str(tmp_path / "local" / "t"))
+    assert records.spec(str(tmp_path / "local" / "t")).features == spec.features
+
+    tfspark.register(spark)
+    back = spark.read.format("tfrecord").load(prefix)
+    assert back.schema.simpleString() == df.schema.simpleString()
+    assert sorted(back.collect()) == sorted(df.collect())
+
+
+def test_unsupported_columns_fail_before_the_job(spark, tmp_path):
+    from tfforge.errors import SpecError
+
+    for expr, what in (("current_timestamp() as ts", "column 'ts': Spark type timestamp"),
+                       ("map('k', id) as m", "column 'm': Spark type map<string,bigint>"),
+                       ("array(array(id)) as nested", "column 'nested': Spark type array<array<bigint>>"),
+                       ("cast(id as decimal(10, 2)) as dec", "column 'dec': Spark type decimal(10,2)")):
+        df = spark.range(3).selectExpr("id", expr)
+        with pytest.raises(SpecError, match=re.escape(what) + ".* cannot be stored") as err:
+            tfspark.write(df, str(tmp_path / "out" / "t"))
+        assert "\n" not in str(err.value)
+    with pytest.raises(SpecError, match="two columns named 'id'"):
+        tfspark.write(spark.range(3).selectExpr("id", "id"), str(tmp_path / "out" / "t"))
+    with pytest.raises(SpecError, match=re.escape("columns ['id'] and the spec's features ['x'] differ")):
+        tfspark.write(spark.range(3), str(tmp_path / "out" / "t"), spec={"features": {"x": {"kind": "int64", "shape": []}}})
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_dataframe_writes_empty_shards_with_the_schema_spec(spark, tmp_path):
+    df = spark.createDataFrame([], "id long, tok array<string>")
+    prefix = str(tmp_path / "e" / "t")
+    paths = tfspark.write(df, prefix, shards=2)
+    assert [os.path.getsize(p) for p in paths] == [0, 0]
+    spec = records.spec(prefix)
+    assert spec.metadata["records"] == 0 and list(spec.features) == ["id", "tok"]
+    assert spec["id"].dtype == "int64" and spec["tok"].varlen and spec["tok"].dtype == "str"
+    assert records.count(prefix) == 0
+    back = tfspark.read(spark, prefix)
+    assert back.schema.simpleString() == "struct<id:bigint,tok:array<string>>" and back.count() == 0

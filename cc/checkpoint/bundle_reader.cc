@@ -412,4 +412,28 @@ wire::Span BundleReader::stored_bytes(const std::string& name) {
   return checked_bytes(name, e, true);
 }
 
+std::shared_ptr<const graph::StoredBytes> BundleReader::stored_range(const std::string& name) {
+  const Entry& e = entry(name);
+  if (!e.slices.empty() || header_.endianness != 0 || !element_size(e.dtype)) return nullptr;
+  std::shared_ptr<const graph::SourceFile> file;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = sources_[e.shard_id];
+    if (!slot) {
+      try {
+        slot = graph::SourceFile::open(shard_path(e.shard_id), "CheckpointError");
+      } catch (Error& err) {
+        sources_.erase(e.shard_id);
+        fail_tensor(name, std::string("data shard unreadable: ") + err.what(), err.path, -1);
+      }
+    }
+    file = slot;
+  }
+  if (uint64_t(e.offset) > file->size() || uint64_t(e.size) > file->size() - uint64_t(e.offset))
+    fail_tensor(name, std::to_string(e.size) + " bytes run past the end of the data file (" + std::to_string(file->size()) + " bytes)",
+                file->path(), e.offset);
+  return std::make_shared<graph::StoredBytes>(file, uint64_t(e.offset), uint64_t(e.size), crc32c::unmask(e.crc32c),
+                                              quoted(name));
+}
+
 }  // namespace tfforge::checkpoint

@@ -17,6 +17,7 @@
 
 #include "checkpoint/bundle_proto.h"
 #include "graph/mapped_file.h"
+#include "graph/stored_bytes.h"
 #include "wire/wire.h"
 
 namespace tfforge::checkpoint {
@@ -49,6 +50,10 @@ class BundleReader {
   // copy; empty data when the tensor is sliced, byte-swapped or of variable length, or when its shard
   // is a mapped file another process could truncate or rewrite under a caller that keeps the view.
   wire::Span stored_bytes(const std::string& name);
+  // The stored bytes of an unsliced little-endian fixed-size tensor as a range of its data shard, read
+  // only when written (graph/stored_bytes.h: pread, CRC32C checked on the bytes read, the shard
+  // checked unchanged); null when the tensor is sliced, byte-swapped or of variable length.
+  std::shared_ptr<const graph::StoredBytes> stored_range(const std::string& name);
 
  private:
   BundleReader() = default;
@@ -70,6 +75,7 @@ class BundleReader {
   std::mutex mu_;  // guards shards_
   std::map<int32_t, std::shared_ptr<graph::MappedFile>> shards_;
   std::map<int32_t, int> fds_;  // guarded by mu_
+  std::map<int32_t, std::shared_ptr<const graph::SourceFile>> sources_;  // for stored_range, guarded by mu_
 };
 
 int64_t num_elements(const std::vector<int64_t>& shape);  // -1 on overflow or a negative dimension

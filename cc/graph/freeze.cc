@@ -97,6 +97,14 @@ void replace_with_const(GraphDef& g, const std::string& name, int dtype, const s
   n = const_node(g, n, dtype, g.own(encode_tensor_attr_head(dtype, dims, content.size)), content);
 }
 
+void replace_with_stored_const(GraphDef& g, const std::string& name, int dtype, const std::vector<int64_t>& dims,
+                               std::shared_ptr<const StoredBytes> stored) {
+  Node& n = g.nodes[index_of(g, name)];
+  const uint64_t size = stored->size();
+  n = const_node(g, n, dtype, g.own(encode_tensor_attr_head(dtype, dims, size)), Span{nullptr, size_t(size)});
+  n.attrs.back().stored = std::move(stored);
+}
+
 void replace_with_string_const(GraphDef& g, const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<std::string>& values) {
   Node& n = g.nodes[index_of(g, name)];

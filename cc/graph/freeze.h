@@ -1,6 +1,6 @@
 // Freezing edits on the graph index: a node becomes a Const whose weight bytes are borrowed from the
-// caller (a memory-mapped checkpoint or weights file) and written straight from there by the graph's
-// writer, and the ops that read a frozen variable become the ops that read a value.
+// caller (a buffer, or a range of a checkpoint or weights file) and written straight from there by the
+// graph's writer, and the ops that read a frozen variable become the ops that read a value.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,10 @@ namespace tfforge::graph {
 // them; without one they are copied. Throws GraphError when the node does not exist.
 void replace_with_const(GraphDef& g, const std::string& name, int dtype, const std::vector<int64_t>& dims,
                         Span content, std::shared_ptr<const void> owner);
+// The same with the bytes left in a file: the writer streams them from there (StoredBytes: pread in
+// chunks, CRC32C checked on the bytes it writes), so they are never held in memory whole.
+void replace_with_stored_const(GraphDef& g, const std::string& name, int dtype, const std::vector<int64_t>& dims,
+                               std::shared_ptr<const StoredBytes> stored);
 // The same with DT_STRING values (string_val), copied.
 void replace_with_string_const(GraphDef& g, const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<std::string>& values);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "graph/sink.h"
 #include "graph/tensor.h"
 
 namespace tfforge::graph::fuse {
@@ -23,17 +24,6 @@ std::string shape_text(const Shape& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.dims.size(); ++i) out += (i ? ", " : "") + std::to_string(s.dims[i]);
   return out + "]";
-}
-
-Node make_node(Body& b, const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::pair<std::string, std::string>> attrs) {
-  Node n;
-  n.dirty = true;
-  n.name = name;
-  n.op = op;
-  n.inputs = std::move(inputs);
-  for (auto& [k, v] : attrs) n.attrs.push_back({k, b.graph().own(std::move(v))});
-  return n;
 }
 
 void run_body(Body& b, const char* pattern, const std::unordered_set<std::string>& anchors, Matcher match,
@@ -75,7 +65,7 @@ void run_body(Body& b, const char* pattern, const std::unordered_set<std::string
         claimed[n] = true;
         if (n != plan.output) b.remove(n);
       }
-      b.replace(plan.output, std::move(fused), "y", std::move(plan.helpers));
+      b.replace(plan.output, std::move(fused), plan.out_arg, std::move(plan.helpers));
     }
     if (report) report->push_back(std::move(site));
   }
@@ -83,6 +73,17 @@ void run_body(Body& b, const char* pattern, const std::unordered_set<std::string
 }
 
 }  // namespace
+
+Node make_node(Body& b, const std::string& name, const std::string& op, std::vector<std::string> inputs,
+               std::vector<std::pair<std::string, std::string>> attrs) {
+  Node n;
+  n.dirty = true;
+  n.name = name;
+  n.op = op;
+  n.inputs = std::move(inputs);
+  for (auto& [k, v] : attrs) n.attrs.push_back({k, b.graph().own(std::move(v))});
+  return n;
+}
 
 void run_fusion(GraphDef& g, const PassContext& ctx, const char* pattern, const std::vector<std::string>& anchors,
                 Matcher match, std::vector<Site>* report) {
@@ -112,6 +113,52 @@ std::string bool_attr_value(bool v) {
   s[0] = char((kAttrB << 3) | wire::kVarint);
   s[1] = char(v ? 1 : 0);
   return s;
+}
+
+std::string int_attr_value(int64_t v) {
+  std::string s;
+  StringSink sink(&s);
+  sink.tag(kAttrI, wire::kVarint);
+  sink.varint(uint64_t(v));
+  return s;
+}
+
+std::string string_attr_value(const std::string& v) {
+  std::string s;
+  StringSink sink(&s);
+  sink.bytes_field(kAttrS, v.data(), v.size());
+  return s;
+}
+
+std::string shape_attr_value(const std::vector<int64_t>& dims) {
+  std::string shape;
+  StringSink ss(&shape);
+  for (int64_t d : dims) {
+    std::string dim;
+    StringSink ds(&dim);
+    if (d != 0) {
+      ds.tag(1, wire::kVarint);
+      ds.varint(uint64_t(d));
+    }
+    ss.bytes_field(2, dim.data(), dim.size());
+  }
+  std::string s;
+  StringSink sink(&s);
+  sink.bytes_field(kAttrShape, shape.data(), shape.size());
+  return s;
+}
+
+std::string int32_vector(Body& b, const std::string& name, const std::vector<int32_t>& values,
+                         std::vector<Node>* helpers, const std::string& after, bool scalar) {
+  std::string n = b.fresh_name(name);
+  std::vector<int64_t> dims;
+  if (!scalar) dims.push_back(int64_t(values.size()));
+  std::vector<std::string> inputs;
+  if (!after.empty()) inputs.push_back("^" + after);
+  helpers->push_back(make_node(b, n, "Const", std::move(inputs),
+                               {{"dtype", encode_type_attr(3)},
+                                {"value", encode_tensor_attr(3, dims, values.data(), values.size() * 4)}}));
+  return b.ref_to(n, "output");
 }
 
 const char* dtype_name(int dtype) {

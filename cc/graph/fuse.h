@@ -35,6 +35,7 @@ struct Plan {
   std::vector<std::pair<std::string, std::string>> attrs;  // key -> AttrValue bytes
   std::vector<Node> helpers;                               // new nodes the inputs read (constants, reshapes)
   std::string detail;
+  std::string out_arg = "y";  // the name of `op`'s output in its op definition
 };
 
 // Tries the site at `anchor`: true with a plan, or false with `reason` (empty reason: not a candidate
@@ -51,12 +52,22 @@ void run_fusion(GraphDef& g, const PassContext& ctx, const char* pattern, const 
 void fuse_layer_norm(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
 void fuse_rms_norm(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
 void fuse_bias_gelu(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
+void fuse_projection(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
 
 // --- helpers shared by the matchers ---
 
 std::string type_attr_value(int dtype);
 std::string float_attr_value(float v);
 std::string bool_attr_value(bool v);
+std::string int_attr_value(int64_t v);
+std::string string_attr_value(const std::string& v);
+std::string shape_attr_value(const std::vector<int64_t>& dims);  // -1: unknown size
+// A new node (dirty, to be encoded) with the attrs' AttrValue bytes owned by b's graph.
+Node make_node(Body& b, const std::string& name, const std::string& op, std::vector<std::string> inputs,
+               std::vector<std::pair<std::string, std::string>> attrs);
+// A Const int32 vector (a scalar when `scalar`), with a control input on `after` when not empty.
+std::string int32_vector(Body& b, const std::string& name, const std::vector<int32_t>& values,
+                         std::vector<Node>* helpers, const std::string& after = {}, bool scalar = false);
 const char* dtype_name(int dtype);
 bool fusable_dtype(int dtype);  // float32, float16, bfloat16: what the tfforge ops take
 

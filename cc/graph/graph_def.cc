@@ -1,5 +1,9 @@
 #include "graph/graph_def.h"
 
+#include <cstring>
+#include <functional>
+#include <string_view>
+
 #include "error.h"
 #include "graph/sink.h"
 
@@ -163,7 +167,10 @@ void write_node(Sink& out, const Node& n) {
     out.string_field(1, a.key);
     out.header(2, a.size());
     out.put(a.value.data, a.value.size);
-    if (a.tail.size) out.put(a.tail);
+    if (a.stored)
+      out.put_stored(*a.stored);
+    else if (a.tail.size)
+      out.put(a.tail);
   }
   for (auto& e : n.extra) out.put(e);
 }
@@ -190,6 +197,7 @@ void Node::set_attr(const std::string& key, Span value) {
     if (a.key == key) {
       a.value = value;
       a.tail = Span{};
+      a.stored.reset();
       return;
     }
   attrs.push_back({key, value, Span{}});
@@ -198,8 +206,21 @@ void Node::set_attr(const std::string& key, Span value) {
 Span attr_bytes(const Attr& a, std::string* scratch) {
   if (!a.tail.size) return a.value;
   scratch->assign(reinterpret_cast<const char*>(a.value.data), a.value.size);
-  scratch->append(reinterpret_cast<const char*>(a.tail.data), a.tail.size);
+  if (a.stored)
+    a.stored->append_to(scratch);
+  else
+    scratch->append(reinterpret_cast<const char*>(a.tail.data), a.tail.size);
   return Span{reinterpret_cast<const uint8_t*>(scratch->data()), scratch->size()};
+}
+
+bool same_tail(const Attr& a, const Attr& b) {
+  if (a.stored || b.stored) return a.stored && b.stored && a.stored->same_range(*b.stored);
+  return a.tail.size == b.tail.size && (!a.tail.size || std::memcmp(a.tail.data, b.tail.data, a.tail.size) == 0);
+}
+
+size_t tail_hash(const Attr& a) {
+  if (a.stored) return std::hash<const void*>()(&a.stored->file()) ^ std::hash<uint64_t>()(a.stored->offset() * 31 + a.size());
+  return std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(a.tail.data), a.tail.size));
 }
 
 bool Node::erase_attr(const std::string& key) {
@@ -292,12 +313,21 @@ std::string GraphDef::to_string() const {
   return s;
 }
 
-void GraphDef::write_file(const std::string& path) const {
+void GraphDef::write_file(const std::string& path, std::optional<bool> direct) const {
   try {
-    AtomicFileSink sink(path);
+    // Weights streamed from files (stored tails) go out with direct I/O when there are many: no page
+    // cache is allocated for the output (see AtomicFileSink::AtomicFileSink).
+    uint64_t streamed = 0;
+    for (auto& n : nodes)
+      for (auto& a : n.attrs)
+        if (a.stored) streamed += a.stored->size();
+    AtomicFileSink sink(path, direct.value_or(streamed >= AtomicFileSink::kDirectThreshold));
     sink.reserve(encoded_size());
     write_graph(sink, nodes, library, top_extra_);
     check_sources();  // never commit bytes read from a file that changed meanwhile
+    for (auto& n : nodes)
+      for (auto& a : n.attrs)
+        if (a.stored) a.stored->check();
     sink.commit();
   } catch (...) {
     check_sources();

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "graph/mapped_file.h"
+#include "graph/stored_bytes.h"
 #include "wire/wire.h"
 
 namespace tfforge::graph {
@@ -24,8 +26,16 @@ struct Attr {
   // Bytes that follow `value` in the AttrValue encoding, borrowed from the caller (a Const's weights,
   // spliced in by replace_with_const): written straight from their buffer, never copied.
   Span tail;
+  // A tail that stays in a file until written (tail.data is null, tail.size its length): the writer
+  // streams it through its sink (Sink::put_stored), checking its CRC32C on the bytes it writes.
+  std::shared_ptr<const StoredBytes> stored;
   uint64_t size() const { return value.size + tail.size; }
 };
+
+// Tails compared and hashed by content for memory tails, by file range for stored ones (two stored
+// tails are the same when they are the same range of the same open file).
+bool same_tail(const Attr& a, const Attr& b);
+size_t tail_hash(const Attr& a);
 
 // An attr's whole AttrValue as one span: `a.value` itself, or, for an attr with a tail, a copy of
 // head and tail in `*scratch`.
@@ -76,8 +86,9 @@ class GraphDef {
   uint64_t encoded_size() const;
   void encode_to(uint8_t* out) const;
   std::string to_string() const;
-  // Writes to `path` atomically (temp name in the same directory, then rename).
-  void write_file(const std::string& path) const;
+  // Writes to `path` atomically (temp name in the same directory, then rename). `direct`: O_DIRECT
+  // writes (AtomicFileSink); by default when 64 MiB or more of the graph are stored tails.
+  void write_file(const std::string& path, std::optional<bool> direct = std::nullopt) const;
 
   // Bytes created by edits (re-encoded attrs, new tensors) must outlive the graph and its copies.
   Span own(std::string bytes);

@@ -102,8 +102,8 @@ int64_t now_ns() {
   return ns_of(t);
 }
 
-// Waits until the file's last change lies at least two timestamp ticks in the past, refreshing `st`
-// (see the header). False when it keeps changing or its times lie ahead of this clock (bounded wait).
+}  // namespace
+
 bool settle(int fd, struct stat& st) {
   struct timespec res {};
   int64_t tick = ::clock_getres(CLOCK_REALTIME_COARSE, &res) == 0 ? ns_of(res) : 10000000;
@@ -122,6 +122,8 @@ bool settle(int fd, struct stat& st) {
     if (::fstat(fd, &st) != 0) return false;
   }
 }
+
+namespace {
 
 bool immutable_file(int fd) {
   int flags = 0;

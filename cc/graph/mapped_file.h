@@ -62,6 +62,10 @@ class MappedFile {
   struct stat stat_ {};
 };
 
+// Waits until the file's last change lies at least two timestamp ticks in the past, refreshing `st`
+// (see above; open() does it). False when it keeps changing or its times lie ahead of this clock.
+bool settle(int fd, struct stat& st);
+
 // Runs `body`; when it throws and `file` changed meanwhile, throws the change error instead (the
 // original error, e.g. a parse error on zero pages, would only confuse). Checks after success too.
 template <typename F>

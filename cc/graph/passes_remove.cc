@@ -168,7 +168,7 @@ TFFORGE_GRAPH_PASS(merge_duplicate_nodes) {
     size_t a = 0;  // attributes as a set: + does not depend on their order
     for (auto& at : node.attrs)
       a += h(at.key) * 7 + h(std::string_view(reinterpret_cast<const char*>(at.value.data), at.value.size)) +
-           h(std::string_view(reinterpret_cast<const char*>(at.tail.data), at.tail.size)) * 3;
+           tail_hash(at) * 3;
     return v ^ a;
   };
   auto same = [&](size_t i, size_t j) {
@@ -181,7 +181,7 @@ TFFORGE_GRAPH_PASS(merge_duplicate_nodes) {
     }
     for (auto& x : a.attrs) {
       const Attr* y = b.attr(x.key);
-      if (!y || !same_span(y->value, x.value) || !same_span(y->tail, x.tail)) return false;
+      if (!y || !same_span(y->value, x.value) || !same_tail(*y, x)) return false;
     }
     return true;
   };

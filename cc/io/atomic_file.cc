@@ -155,6 +155,7 @@ void AtomicFile::write(const void* data, size_t n) {
     ssize_t w = ::write(fd_, p, n > (size_t(1) << 30) ? (size_t(1) << 30) : n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && direct_ && set_direct(false)) continue;  // direct I/O refused here: buffered
       fail("write failed", errno);
     }
     p += w;
@@ -178,6 +179,16 @@ void AtomicFile::pwrite(const void* data, size_t n, uint64_t offset) {
     offset += uint64_t(w);
   }
   synced_ = false;
+}
+
+bool AtomicFile::set_direct(bool on) {
+  if (fd_ < 0) return false;
+  int flags = ::fcntl(fd_, F_GETFL);
+  if (flags < 0) return false;
+  int want = on ? flags | O_DIRECT : flags & ~O_DIRECT;
+  if (want != flags && ::fcntl(fd_, F_SETFL, want) != 0) return false;
+  direct_ = on;
+  return true;
 }
 
 bool AtomicFile::reserve(uint64_t size) {

@@ -32,6 +32,11 @@ class AtomicFile {
   // Allocates `size` bytes up front; a full disk fails here with the path named. False when the file
   // system cannot preallocate (the writes then allocate as usual).
   bool reserve(uint64_t size);
+  // Turns O_DIRECT on or off for the writes that follow; false when the file system refuses it. In
+  // direct mode the caller passes page-aligned buffers of whole blocks at block-aligned offsets; a
+  // direct write the kernel refuses all the same (EINVAL) is retried buffered, with direct mode off.
+  bool set_direct(bool on);
+  bool direct() const { return direct_; }
   // Sets the file's size (e.g. down to the bytes written after a larger reserve()).
   void truncate(uint64_t size);
   // fsyncs the data; commit() calls it. Useful to make several files durable before renaming any.
@@ -55,6 +60,7 @@ class AtomicFile {
   std::string path_, temp_, kind_;
   int fd_ = -1;
   bool synced_ = false;
+  bool direct_ = false;
   uint64_t written_ = 0;
 };
 

@@ -111,7 +111,17 @@ TFFORGE_BINDINGS(checkpoint) {
         // A view of the mapped data shard; the array keeps the reader (and so the mapping) alive.
         return py::array_t<uint8_t>({py::ssize_t(s.size)}, {py::ssize_t(1)}, s.data ? s.data : reinterpret_cast<const uint8_t*>(""),
                                     py::cast(r));
-      }, "The mapped bytes of an unsliced fixed-size tensor without a copy (CRC-checked), or None.");
+      }, "The mapped bytes of an unsliced fixed-size tensor without a copy (CRC-checked), or None.")
+      .def("stored_range", [](ckpt::BundleReader& r, const py::handle& name) -> py::object {
+        std::string key = from_str(name);
+        std::shared_ptr<const tfforge::graph::StoredBytes> s;
+        {
+          py::gil_scoped_release release;
+          s = r.stored_range(key);
+        }
+        if (!s) return py::none();
+        return py::cast(std::const_pointer_cast<tfforge::graph::StoredBytes>(s));
+      }, "An unsliced fixed-size tensor's bytes as a StoredBytes range of its data shard (read when written), or None.");
 
   py::class_<ckpt::BundleWriter>(m, "CheckpointWriter",
                                  "Writes PREFIX.index + PREFIX.data-00000-of-00001 under temporary names; finish() renames them.")

@@ -249,12 +249,13 @@ TFFORGE_BINDINGS(graph) {
           return out;
         });
       })
-      .def("save", [](const GraphDef& g, const std::string& path) {
+      .def("save", [](const GraphDef& g, const std::string& path, std::optional<bool> direct) {
         reading(g, [&] {
           py::gil_scoped_release release;
-          g.write_file(path);
+          g.write_file(path, direct);
         });
-      }, py::arg("path"), "Writes the GraphDef to path atomically")
+      }, py::arg("path"), py::arg("direct") = py::none(),
+         "Writes the GraphDef to path atomically (direct: O_DIRECT writes; None: when many weights are streamed)")
       .def("apply", [](const GraphDef& g, const std::string& transforms, std::vector<std::string> inputs,
                        std::vector<std::string> outputs) {
         auto specs = parse_transforms(transforms);
@@ -285,6 +286,11 @@ TFFORGE_BINDINGS(graph) {
       }, py::arg("name"), py::arg("dtype"), py::arg("dims"), py::arg("data"), py::arg("borrow") = false,
          "Makes node `name` a Const of the buffer's bytes; borrow=True keeps the buffer and writes from it "
          "without copying (it must not change while the graph lives)")
+      .def("replace_with_stored_const", [](GraphDef& g, const std::string& name, int dtype, std::vector<int64_t> dims,
+                                           std::shared_ptr<StoredBytes> stored) {
+        editing(g, [&] { replace_with_stored_const(g, name, dtype, dims, std::move(stored)); });
+      }, py::arg("name"), py::arg("dtype"), py::arg("dims"), py::arg("stored"),
+         "Makes node `name` a Const whose bytes stay in a file range (StoredBytes) until the graph is written")
       .def("replace_with_string_const", [](GraphDef& g, const std::string& name, std::vector<int64_t> dims,
                                            std::vector<std::string> values) {
         editing(g, [&] { replace_with_string_const(g, name, dims, values); });

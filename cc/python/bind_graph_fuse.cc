@@ -22,7 +22,8 @@ TFFORGE_BINDINGS(graph_fuse) {
       if (p == "layer_norm") passes.push_back(fuse::fuse_layer_norm);
       else if (p == "rms_norm") passes.push_back(fuse::fuse_rms_norm);
       else if (p == "bias_gelu") passes.push_back(fuse::fuse_bias_gelu);
-      else throw tfforge::Error("TransformError", "unknown fusion pattern '" + p + "' (layer_norm, rms_norm, bias_gelu)");
+      else if (p == "projection") passes.push_back(fuse::fuse_projection);
+      else throw tfforge::Error("TransformError", "unknown fusion pattern '" + p + "' (layer_norm, rms_norm, bias_gelu, projection)");
     }
     std::shared_ptr<GraphDef> out;
     std::vector<fuse::Site> report;
@@ -42,16 +43,20 @@ TFFORGE_BINDINGS(graph_fuse) {
         throw;
       }
     }
+    // names and equations come from the graph's bytes, which need not be UTF-8
+    auto text = [](const std::string& v) {
+      return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(v.data(), Py_ssize_t(v.size()), "replace"));
+    };
     py::list sites;
     for (auto& s : report) {
       py::dict d;
       d["pattern"] = s.pattern;
-      d["function"] = s.function;
-      d["anchor"] = s.anchor;
-      d["output"] = s.output;
+      d["function"] = text(s.function);
+      d["anchor"] = text(s.anchor);
+      d["output"] = text(s.output);
       d["fused"] = s.fused;
-      d["reason"] = s.reason;
-      d["detail"] = s.detail;
+      d["reason"] = text(s.reason);
+      d["detail"] = text(s.detail);
       sites.append(d);
     }
     return py::make_tuple(out, sites);

@@ -48,7 +48,7 @@ class ExampleEncoder {
     size_t n = lists_size(r);
     return 1 + wire::varint_size(n) + n;
   }
-  uint8_t* put_feature(const Column& c, int64_t b, int64_t e, uint8_t* out) const;
+  uint8_t* put_feature(const Column& c, int64_t b, int64_t e, size_t list, uint8_t* out) const;
   const Batch& batch_;
   bool has_lists_ = false;
   std::vector<std::string> key_prefix_;  // per column: entry key field bytes (tag, length, name)

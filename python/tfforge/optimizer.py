@@ -1,11 +1,13 @@
-"""Fuse the LayerNorm, RMSNorm and bias + GELU subgraphs of an existing model into tfforge's ops.
+"""Fuse the LayerNorm, RMSNorm and bias + GELU subgraphs of an existing model into tfforge's ops, and
+rewrite shared-weight batched products (Keras EinsumDense projections) into MatMul + BiasAdd.
 
     report = tfforge.optimize("saved_model_dir", "fused_dir")      # or a frozen .pb / .pbtxt
     report.fused            # {(function, pattern): count}
     report.not_fused        # [Site] with the reason each candidate was left alone
     report.parity           # tfforge.convert.ParityReport of source vs. result (verify=False skips it)
 
-The rewriting is native (cc/graph/fuse*.cc, the passes fuse_layer_norm, fuse_rms_norm, fuse_bias_gelu) and
+The rewriting is native (cc/graph/fuse*.cc, the passes fuse_layer_norm, fuse_rms_norm, fuse_bias_gelu,
+fuse_projection) and
 touches the SavedModel's graph and function library only: signatures, the object graph, variables and
 assets are kept, so `tf.saved_model.load` loads the result once `import tfforge.ops` ran.
 """
@@ -20,8 +22,10 @@ from dataclasses import dataclass, field
 from tfforge import _native, formats
 from tfforge.errors import ConversionError
 
-PATTERNS = ("layer_norm", "rms_norm", "bias_gelu")
-FUSED_OPS = {"layer_norm": "TfforgeLayerNorm", "rms_norm": "TfforgeRMSNorm", "bias_gelu": "TfforgeBiasGelu"}
+PATTERNS = ("layer_norm", "rms_norm", "bias_gelu", "projection")
+# The tfforge op each pattern puts in; projection rewrites to TensorFlow's own MatMul / BiasAdd / Reshape.
+FUSED_OPS = {"layer_norm": "TfforgeLayerNorm", "rms_norm": "TfforgeRMSNorm", "bias_gelu": "TfforgeBiasGelu",
+             "projection": None}
 # Written by TensorFlow from the exact bytes of saved_model.pb, which optimize changes: not carried over.
 _NOT_COPIED = {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb"}
 
@@ -158,8 +162,9 @@ def _optimize_saved_model(src: str, dst: str, patterns, report: OptimizeReport) 
                 shutil.copy2(entry.path, target, follow_symlinks=False)
         with open(os.path.join(tmp, "saved_model.pb"), "wb") as f:
             f.write(new_pb)
-        if any(s.fused for s in report.sites):
-            _annotate(tmp, sorted({FUSED_OPS[s.pattern] for s in report.sites if s.fused}))
+        ops = sorted({FUSED_OPS[s.pattern] for s in report.sites if s.fused and FUSED_OPS[s.pattern]})
+        if ops:
+            _annotate(tmp, ops)
 
 
 def _annotate(path: str, ops) -> None:

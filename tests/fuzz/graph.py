@@ -36,7 +36,7 @@ def exercise_graph(data: bytes) -> None:
         out = [nodes[-1][0]]
         g.apply("strip_unused_nodes remove_device remove_nodes(op=Identity) merge_duplicate_nodes "
                 "obfuscate_names sort_by_execution_order", [], out).to_bytes()
-        _native.fuse(g, ["layer_norm", "rms_norm", "bias_gelu"], out)[0].to_bytes()
+        _native.fuse(g, ["layer_norm", "rms_norm", "bias_gelu", "projection"], out)[0].to_bytes()
 
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "graph")

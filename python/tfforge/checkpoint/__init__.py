@@ -120,6 +120,12 @@ class Checkpoint:
                 return arr
         return self.read(name)
 
+    def stored(self, name: str):
+        """The tensor's stored bytes as a range of its data shard (`tfforge._native.StoredBytes`), read
+        only when a graph writer streams them out (CRC32C-checked on the bytes it writes); None when
+        the tensor is sliced, byte-swapped or of strings. For freezing without holding the weights."""
+        return self._r.stored_range(name)
+
     def object_graph(self) -> bytes | None:
         """The serialized TrackableObjectGraph of a TF2 checkpoint, None for a TF1 checkpoint."""
         if OBJECT_GRAPH_KEY not in self._r:

@@ -5,8 +5,8 @@ No session and no variables: the .meta is read by the native graph engine, each 
 key comes from the saver's restore ops in that graph (RestoreV2's tensor_names and shape_and_slices
 constants -> the Assign / AssignVariableOp that takes each output), else from a VarHandleOp's
 shared_name or the variable's name (the case where freeze_graph.py fails on resource variables), and
-the values are views of the checkpoint's memory-mapped data files (tfforge.checkpoint), spliced into
-Consts by the graph engine's writer. A partition of a partitioned variable becomes a Const of its slice
+the values stay ranges of the checkpoint's data files (tfforge.checkpoint's StoredBytes) that the graph
+engine's writer streams into the Consts, checking each tensor's CRC32C on the bytes it writes. A partition of a partitioned variable becomes a Const of its slice
 of the whole tensor, so the graph's concat of the partitions computes the variable as before.
 
 TensorFlow is imported only when needed, with one logged line saying why: a V1 checkpoint (read by
@@ -22,7 +22,7 @@ import numpy as np
 from tfforge import formats
 from tfforge.checkpoint import Checkpoint
 from tfforge.convert import graph_edit
-from tfforge.convert.frozen import FrozenGraph, load_graph as load_graph_def
+from tfforge.convert.frozen import FrozenGraph, load_graph as load_graph_def, stored_weight
 from tfforge.convert.v1_checkpoint import V1Checkpoint, is_v1_checkpoint
 from tfforge.errors import ConversionError, GraphError
 from tfforge.graph.graph import Graph
@@ -147,6 +147,14 @@ def open_bundle(prefix: str, notes: list | None = None):
     return Checkpoint(prefix)
 
 
+def weight(bundle, key: str):
+    """Checkpoint tensor `key` for splicing: a StoredWeight range of its data shard when the tensor is
+    stored whole (streamed by the writer, never held in memory), else its values."""
+    stored = bundle.stored(key) if isinstance(bundle, Checkpoint) else None
+    found = stored_weight(stored, bundle.dtype(key), bundle.shape(key)) if stored is not None else None
+    return found if found is not None else bundle.view(key)
+
+
 def freeze_checkpoint(src: str, graph: str | None = None, meta: str | None = None, outputs=None, inputs=None,
                       variables=None, exclude_variables=None, initializer_nodes=None) -> FrozenGraph:
     prefix, g = load_graph(src, graph, meta)
@@ -183,7 +191,7 @@ def freeze_graph_def(prefix: str, graph: Graph, outputs=None, inputs=None, varia
             continue
         if key not in bundle:
             raise ConversionError(f"the checkpoint has no tensor {key!r} for this variable", path=prefix, node=node.name)
-        weights[node.name] = bundle.view(key)
+        weights[node.name] = weight(bundle, key)
     graph_edit.splice_weights(graph, weights)
     graph = graph_edit.prune(graph, roots)
     graph_edit.check_frozen(graph, weights, partitions={v: k for v, (k, _) in sliced.items()})

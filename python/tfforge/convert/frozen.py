@@ -1,7 +1,8 @@
 """FrozenGraph: a tfforge.graph.Graph whose variables are Consts, with the inputs and outputs a frozen
-model is used by. The Consts' weight bytes are borrowed (numpy arrays, usually views of memory-mapped
-checkpoint or weights files) and written by the graph engine's writer straight from those buffers, so
-they are read once and written once, never copied into a protobuf message."""
+model is used by. The Consts' weight bytes are borrowed: numpy arrays, or StoredWeight ranges of a
+checkpoint shard or weights file that the graph engine's writer streams from the file when it writes
+the graph (read in chunks, CRC32C-checked on the bytes written). Either way they are read once and
+written once, never copied into a protobuf message."""
 
 from __future__ import annotations
 
@@ -16,10 +17,39 @@ from tfforge.graph.graph import Graph
 _TWO_GIB = 2**31
 
 
+@dataclass(frozen=True)
+class StoredWeight:
+    """A weight left in a file until the graph is written: `stored` (tfforge._native.StoredBytes) holds
+    its little-endian bytes, of numpy `dtype` and `shape`."""
+    stored: object
+    dtype: np.dtype
+    shape: tuple
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.stored.size)
+
+    def numpy(self) -> np.ndarray:
+        """The values, read and checked now (a copy)."""
+        return np.frombuffer(self.stored.read(), dtype=self.dtype).reshape(self.shape)
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.numpy()
+        return value if dtype is None else value.astype(dtype)
+
+
+def stored_weight(stored, dtype, shape) -> StoredWeight | None:
+    """A StoredWeight when `stored` holds exactly the bytes of `shape` x `dtype`, else None."""
+    dtype, shape = np.dtype(dtype), tuple(int(d) for d in shape)
+    if stored is None or stored.size != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize or not stored.size:
+        return None
+    return StoredWeight(stored, dtype, shape)
+
+
 @dataclass
 class FrozenGraph:
     graph: Graph                                   # native graph, weights spliced into its Consts
-    weights: dict = field(default_factory=dict)    # Const node name -> np.ndarray (its bytes are the Const's)
+    weights: dict = field(default_factory=dict)    # Const node name -> np.ndarray or StoredWeight (the Const's bytes)
     inputs: list = field(default_factory=list)     # placeholder node names
     outputs: list = field(default_factory=list)    # output tensor names ("node:0")
     notes: list = field(default_factory=list)      # things the user should know (printed by the CLI)
@@ -79,7 +109,10 @@ def write_graph_def(graph_def, path: str) -> int:
     return frozen.write(path)
 
 
-def contiguous(array) -> np.ndarray:
-    """C-contiguous without copying when it already is (np.ascontiguousarray turns 0-d into 1-d)."""
+def contiguous(array) -> np.ndarray | StoredWeight:
+    """C-contiguous without copying when it already is (np.ascontiguousarray turns 0-d into 1-d); a
+    StoredWeight as it is."""
+    if isinstance(array, StoredWeight):
+        return array
     array = np.asarray(array)
     return array if array.flags.c_contiguous else array.copy(order="C")

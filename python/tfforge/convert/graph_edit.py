@@ -48,11 +48,17 @@ def prune(graph: Graph, outputs: list[str], inputs: list[str] | None = None) -> 
 
 def splice_weights(graph: Graph, weights: dict) -> dict[str, int]:
     """Makes each named node (a variable, or a placeholder standing for one) a Const of its array, the
-    bytes borrowed from the array (a view of a mapped file stays a view), then rewrites the frozen
+    bytes borrowed from the array (a view of a mapped file stays a view) or, for a StoredWeight, left in
+    its file until the graph is written, then rewrites the frozen
     variables' readers (ReadVariableOp -> Identity, ResourceGather -> GatherV2, Ref* -> plain, ...).
     Returns node -> dtype enum."""
+    from tfforge.convert.frozen import StoredWeight
     frozen = {}
     for name, array in weights.items():
+        if isinstance(array, StoredWeight):  # streamed from its file when the graph is written
+            graph.replace_with_stored_const(name, array.stored, array.dtype, array.shape)
+            frozen[name] = dtypes.from_numpy(array.dtype)
+            continue
         array = np.asarray(array)
         graph.replace_with_const(name, array if array.flags.c_contiguous else array.copy(order="C"), borrow=True)
         frozen[name] = dtypes.from_numpy(array.dtype)

@@ -57,13 +57,20 @@ def build_deferred(config: dict, sharing_scope, path: str, safe_mode: bool = Tru
     """The model of a .keras file, built from its config with every variable left uninitialised;
     `sharing_scope` from tfforge._compat.keras.sharing_scope(config)."""
     from tfforge._tf import keras, load_tfforge_ops
-    load_tfforge_ops()
+    if _names_tfforge(config):  # its layers must be registered; other models skip loading the op library
+        load_tfforge_ops()
     k = keras()
     try:
         with k.StatelessScope(initialize_variables=False), sharing_scope:
             return k.saving.deserialize_keras_object(config, safe_mode=safe_mode)
     except Exception as exc:  # Keras raises ValueError, TypeError, ImportError ... for configs it cannot build
         raise _load_error(exc, path) from None
+
+
+def _names_tfforge(config: dict) -> bool:
+    """True when the config refers to anything of tfforge's (a layer registered as "tfforge>...", a
+    module under tfforge)."""
+    return "tfforge" in json.dumps(config)
 
 
 def weight_arrays(model, path: str) -> dict:

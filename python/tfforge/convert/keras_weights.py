@@ -11,7 +11,8 @@ name as an attribute.
 The fast path reads that layout with h5py: each group's object is found along the path, asked through
 the public `save_own_variables` which variable it stores under which key, and checked against the
 group's name attribute, the dataset shapes, and the rule that every dataset is claimed once. No dataset
-is read: uncompressed ones become numpy views of the memory-mapped .keras file. When a model does not
+is read: uncompressed ones become StoredWeight ranges of the .keras file, which the graph writer streams
+out (pread in chunks, the file checked unchanged), so no weight is held in memory or memory-mapped. When a model does not
 fit that layout (a layer that stores computed values instead of its variables, a path tfforge cannot
 follow), `Unmappable` says why and the caller falls back to `weight_arrays_via_keras`: Keras's public
 `load_weights` inside a StatelessScope, which reads every dataset into memory."""
@@ -19,6 +20,7 @@ follow), `Unmappable` says why and the caller falls back to `weight_arrays_via_k
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zipfile
@@ -53,9 +55,9 @@ def weight_arrays(model, path: str) -> dict:
     try:
         with h5py.File(raw, mode="r") as h5:
             datasets = _LayoutWalk(h5).pairs(model)
-            mapped = np.memmap(path, mode="r") if base is not None else None
+            source = _source_file(path) if base is not None else None
             variables = _variables(model)
-            return {id(v): _array(datasets.get(id(v)), v, mapped, base, path) for v in variables}
+            return {id(v): _array(datasets.get(id(v)), v, source, base, path) for v in variables}
     except OSError as exc:
         raise ConversionError(f"{WEIGHTS} is not a readable HDF5 file: {exc}", path=path) from None
     finally:
@@ -67,7 +69,6 @@ def weight_arrays_via_keras(model, path: str) -> dict:
     StatelessScope records each assignment instead of performing it. Reads every weight into memory.
     The weights file is extracted to a scratch directory first: Keras reading it from inside the zip
     seeks through the member stream (34 s instead of 2 s for 537 MB)."""
-    import os
     import tempfile
 
     from tfforge._tf import keras
@@ -288,29 +289,49 @@ def _member_offset(path: str, info) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-def _array(dataset, variable, mapped, base, path):
-    """The dataset's values as an array of the variable's shape and dtype: a view of the mapped file when
-    the dataset is stored contiguously and uncompressed, else read."""
+def _source_file(path: str):
+    """The .keras file opened once for every weight range (native errors are ConversionErrors)."""
+    from tfforge import _native
+    return _native.SourceFile(os.fspath(path), "ConversionError")
+
+
+def _array(dataset, variable, source, base, path):
+    """The dataset's values for the variable: a StoredWeight range of the .keras file (streamed by the
+    graph writer, never held in memory) when the dataset is stored contiguously and uncompressed in an
+    uncompressed zip member with the variable's dtype, else an array read from the file."""
     if dataset is None:
         return None
     import ml_dtypes
+
+    from tfforge import _native
+    from tfforge.convert.frozen import stored_weight
     stored = np.dtype(ml_dtypes.bfloat16) if dataset.attrs.get("dtype") == "bfloat16" else dataset.dtype
     if tuple(dataset.shape) != tuple(int(d) for d in variable.shape):
         raise ConversionError(f"weights file holds shape {tuple(dataset.shape)} for variable {variable.path} of "
                               f"shape {tuple(variable.shape)}", path=path)
-    offset = dataset.id.get_offset() if mapped is not None and dataset.chunks is None else None
-    if offset is not None and dataset.size:
-        value = np.ndarray(dataset.shape, stored, buffer=mapped, offset=base + offset)
-    else:
-        value = np.asarray(dataset[()])
-        value = value.view(stored) if stored != value.dtype else value
+    offset = dataset.id.get_offset() if source is not None and dataset.chunks is None else None
+    if offset is not None and dataset.size and stored.byteorder in "=|<" and stored == _variable_dtype(variable):
+        size = int(dataset.size) * stored.itemsize
+        if base + offset + size > source.size:
+            raise ConversionError(f"{WEIGHTS}: dataset {dataset.name} runs past the end of the file", path=path,
+                                  offset=base + offset)
+        weight = stored_weight(_native.StoredBytes(source, base + offset, size, f"dataset {dataset.name!r} of {WEIGHTS}"),
+                               stored, dataset.shape)
+        if weight is not None:
+            return weight
+    value = np.asarray(dataset[()])
+    value = value.view(stored) if stored != value.dtype else value
     return _checked(value, variable, path)
 
 
-def _checked(value, variable, path):
+def _variable_dtype(variable) -> np.dtype:
     import ml_dtypes
+    return np.dtype(ml_dtypes.bfloat16) if variable.dtype == "bfloat16" else np.dtype(variable.dtype)
+
+
+def _checked(value, variable, path):
     shape = tuple(int(d) for d in variable.shape)
-    dtype = np.dtype(ml_dtypes.bfloat16) if variable.dtype == "bfloat16" else np.dtype(variable.dtype)
+    dtype = _variable_dtype(variable)
     if tuple(value.shape) != shape:
         raise ConversionError(f"weights file holds shape {tuple(value.shape)} for variable {variable.path} of "
                               f"shape {shape}", path=path)

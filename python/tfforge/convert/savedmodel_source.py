@@ -74,7 +74,7 @@ _ORDINARY_LOAD = "loading it with tf.saved_model.load (variables restored, then 
 
 def _load_without_restoring(path: str, tags):
     """Loads the SavedModel's objects and functions but not its variables' values, and pairs every
-    variable with its tensor in variables/ (memory-mapped): the SavedObjectGraph and the checkpoint's
+    variable with its tensor in variables/ (a range of the data shard the graph writer streams out): the SavedObjectGraph and the checkpoint's
     object graph share node ids, and the checkpoint's node names the key. Returns (root object,
     values callable), or None when the SavedModel does not fit this (then it is loaded normally, and
     one line logged says why)."""
@@ -97,7 +97,8 @@ def _load_without_restoring(path: str, tags):
     saved = saved_model_pb2.SavedModel()
     try:
         with open(pb, "rb") as f:
-            saved.ParseFromString(f.read())
+            data = f.read()
+        saved.ParseFromString(data)
     except DecodeError:
         return None  # the ordinary load reports it
     wanted = set(tags or ["serve"])
@@ -123,7 +124,8 @@ def _load_without_restoring(path: str, tags):
         return None
     keys = {i: a.checkpoint_key for i, n in enumerate(graph.nodes) for a in n.attributes
             if a.name == "VARIABLE_VALUE"}
-    load_tfforge_ops()
+    if b"Tfforge" in data:  # tfforge's ops appear in its graphs: register them (others skip the library)
+        load_tfforge_ops()
     try:
         loaded = partial.value(path, ["root"] + [paths[i] for i in variable_ids], tags=list(tags) if tags else None,
                                options=tf().saved_model.LoadOptions(experimental_skip_checkpoint=True))
@@ -139,4 +141,5 @@ def _load_without_restoring(path: str, tags):
         by_handle[id(variable.handle)] = key
     root = loaded["root"]
     root._tfforge_keep_alive = loaded  # noqa: SLF001  (our attribute: the signature functions capture these variables)
-    return root, lambda external: bundle.view(by_handle[id(external)]) if id(external) in by_handle else None
+    from tfforge.convert.checkpoint_source import weight
+    return root, lambda external: weight(bundle, by_handle[id(external)]) if id(external) in by_handle else None

@@ -180,6 +180,13 @@ class Graph:
             self._native.replace_with_const(name, dtype, list(arr.shape), flat, borrow)
         self._nodes = None
 
+    def replace_with_stored_const(self, name: str, stored, dtype, shape) -> None:
+        """Turns node `name` into a Const of numpy `dtype` and `shape` whose bytes stay in a file range
+        (`tfforge._native.StoredBytes`, e.g. `Checkpoint.stored(name)`) until the graph is written: the
+        writer streams them from the file and checks their CRC32C on the bytes it writes."""
+        self._native.replace_with_stored_const(name, dtypes.from_numpy(dtype), [int(d) for d in shape], stored)
+        self._nodes = None
+
     def rewrite_variable_readers(self, frozen: dict[str, int]) -> None:
         """After the variables `frozen` (node -> DataType number) became Consts: ReadVariableOp ->
         Identity, ResourceGather -> GatherV2, VariableShape -> Shape, Ref* -> plain ops, and ops passing

@@ -62,9 +62,10 @@ class _Staged:
 
 
 def publish(prefix: str, results: list, compression: str, spec: Spec | None, metadata: dict) -> list[str]:
-    """Driver side: ``results`` (encode()'s, in shard order) become the dataset at ``prefix``."""
+    """Driver side: ``results`` (encode()'s, in shard order: path, records and, without ``spec``, the
+    features each part found) become the dataset at ``prefix``."""
     builder = _SpecBuilder(spec)
-    for r in results:
+    for r in results if spec is None else ():  # with a spec, the results need not carry features
         feats = json.loads(r["features"])
         if feats:  # an empty part says nothing about the columns
             builder.add({n: Feature.from_json(n, {k: v for k, v in f.items() if k != "untyped"})

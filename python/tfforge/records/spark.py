@@ -12,7 +12,11 @@ disk in local mode, NFS, a FUSE mount). Each task writes its partition to a hidd
 written under a temporary name and renamed when complete, so a failed task leaves nothing); when the
 job has succeeded the driver renames the staged files to ``{prefix}-00000-of-0000N.tfrecord[.gz]``
 (shard i is partition i) and writes the spec last, replacing any earlier dataset at the prefix. A
-failed job removes what it staged.
+failed job removes what it staged and leaves an earlier dataset at the prefix as it was.
+
+A write is one Spark job (a ``mapInArrow`` whose tasks return one small row each); the spec comes
+from the DataFrame's schema on the driver before the job starts, so a column that cannot be stored
+fails at once, and every task encodes against the same spec.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ import re
 from tfforge.errors import SpecError
 from tfforge.records import _staged
 from tfforge.records.raw import path_arg
-from tfforge.records.spec import Spec
+from tfforge.records.spec import Feature, Spec
 from tfforge.records.writer import _int_arg, normalize_compression
 
-_RESULT_SCHEMA = "shard int, attempt int, path string, records long, features string"
+_RESULT_SCHEMA = "shard int, attempt int, path string, records long"
 
 
 class _EncodePartition:
@@ -41,10 +45,58 @@ class _EncodePartition:
 
         ctx = TaskContext.get()
         shard, attempt = ctx.partitionId(), ctx.attemptNumber()
-        r = _staged.encode(f"{self.staging}-{shard:05d}-a{attempt}", batches, self.compression, self.level, self.spec)
-        yield pa.RecordBatch.from_pylist([dict(r, shard=shard, attempt=attempt)], schema=pa.schema(
-            [("shard", pa.int32()), ("attempt", pa.int32()), ("path", pa.string()), ("records", pa.int64()),
-             ("features", pa.string())]))
+        span = [0, 0]  # the partition's rows in the batch being encoded: [first, last + 1)
+
+        def counted():
+            for batch in batches:
+                span[:] = [span[1], span[1] + batch.num_rows]
+                yield batch
+
+        try:
+            r = _staged.encode(f"{self.staging}-{shard:05d}-a{attempt}", counted(), self.compression, self.level,
+                               self.spec)
+        except SpecError as exc:  # where in the DataFrame: the encoder's row numbers count from the batch's start
+            raise SpecError(f"partition {shard}, the batch of its rows {span[0]}-{span[1] - 1}: {exc}") from None
+        row = {"shard": shard, "attempt": attempt, "path": r["path"], "records": r["records"]}
+        yield pa.RecordBatch.from_pylist([row], schema=pa.schema(
+            [("shard", pa.int32()), ("attempt", pa.int32()), ("path", pa.string()), ("records", pa.int64())]))
+
+
+# Spark column types -> (Example kind, spec dtype): what the encoder infers from the Arrow batches.
+_SCALAR_TYPES = (("LongType", "int64", "int64"), ("IntegerType", "int64", "int32"), ("ShortType", "int64", "int16"),
+                 ("ByteType", "int64", "int8"), ("BooleanType", "int64", "bool"), ("FloatType", "float", "float32"),
+                 ("DoubleType", "float", "float64"), ("StringType", "bytes", "str"), ("BinaryType", "bytes", "bytes"))
+
+
+def _scalar_feature(dt):
+    from pyspark.sql import types as T
+
+    for cls, kind, dtype in _SCALAR_TYPES:
+        if isinstance(dt, getattr(T, cls)):
+            return kind, dtype
+    return None
+
+
+def spec_of_schema(schema) -> Spec:
+    """The spec write() gives a DataFrame of this schema (a ``StructType``) when no spec is passed:
+    scalars as fixed features of shape [], arrays as variable-length features, dtypes as Spark's."""
+    from pyspark.sql import types as T
+
+    seen: set = set()
+    features = {}
+    for field in schema.fields:
+        if field.name in seen:
+            raise SpecError(f"the DataFrame has two columns named {field.name!r}; rename one before writing")
+        seen.add(field.name)
+        dt, shape = field.dataType, ()
+        if isinstance(dt, T.ArrayType):
+            dt, shape = dt.elementType, None
+        found = _scalar_feature(dt)
+        if found is None:
+            raise SpecError(f"column {field.name!r}: Spark type {field.dataType.simpleString()} cannot be stored in an "
+                            "Example (numbers, booleans, strings, binary and arrays of them can)")
+        features[field.name] = Feature(found[0], shape, found[1])
+    return Spec(features)
 
 
 _WORKER_ERROR = re.compile(r"^tfforge\.errors\.(\w+): (.*)$", re.M)
@@ -66,14 +118,19 @@ def write(df, prefix, *, shards: int | None = None, compression=None, spec=None,
     """Writes a Spark DataFrame as ``{prefix}-0000i-of-0000N.tfrecord[.gz|.zz]`` + ``{prefix}.spec.json``;
     returns the shard paths. ``shards``: repartition to this many (default: the DataFrame's partitions,
     one shard each). Column types: numbers, booleans, strings, binary, and arrays of them (variable
-    length; a ``spec`` can fix shapes and dtypes)."""
+    length; a ``spec`` can fix shapes and dtypes); without a ``spec`` the schema gives it
+    (:func:`spec_of_schema`)."""
     compression = normalize_compression(compression)
     level = _int_arg("level", level, -1, 9)
     given = Spec.coerce(spec)
+    if given is None:
+        given = spec_of_schema(df.schema)
+    elif set(given) != set(df.columns):  # what every task would find: refused before the job starts
+        raise SpecError(f"the DataFrame's columns {df.columns} and the spec's features {list(given)} differ")
     if shards is not None:
         df = df.repartition(_int_arg("shards", shards, 1, 99999))
     prefix, staging = _staged.staging_prefix(prefix)
-    encode = _EncodePartition(staging, compression, level, given.to_json() if given else None)
+    encode = _EncodePartition(staging, compression, level, given.to_json())
     try:
         try:
             results = [r.asDict() for r in df.mapInArrow(encode, _RESULT_SCHEMA).collect()]
