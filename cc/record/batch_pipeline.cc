@@ -29,10 +29,7 @@ BatchPipeline::BatchPipeline(std::vector<std::string> paths, std::optional<Compr
       batch_size_(std::max<int64_t>(batch_size, 1)) {
   options_.skip_corrupt = false;
   workers = std::max(workers, 1);
-  // Room ahead of the caller: while one thread stalls on a batch (a busy machine takes its core for a
-  // few ms), the others go on with later ones. A batch in flight holds its columns (and, read from a
-  // small file, its records): a few MB.
-  ahead_ = size_t(workers + 6);
+  ahead_ = size_t(workers + 2);  // each in flight holds a decoder and its columns (and records): a few MB
   // The caller decodes too (in next()), so workers - 1 threads of our own.
   threads_.reserve(size_t(workers - 1));
   for (int i = 1; i < workers; ++i) threads_.emplace_back([this] { work(); });
