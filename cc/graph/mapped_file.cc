@@ -123,6 +123,15 @@ bool settle(int fd, struct stat& st) {
   }
 }
 
+bool settled_for_mapping(const struct stat& st) {
+  auto ns = [](const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; };
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t age = ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
+  const bool whole_seconds = st.st_mtim.tv_nsec == 0 && st.st_ctim.tv_nsec == 0;
+  return age >= (whole_seconds ? int64_t(3000000000) : int64_t(100000000));
+}
+
 namespace {
 
 bool immutable_file(int fd) {

@@ -66,6 +66,11 @@ class MappedFile {
 // (see above; open() does it). False when it keeps changing or its times lie ahead of this clock.
 bool settle(int fd, struct stat& st);
 
+// Whether open() maps a file in this state at once: its last change lies far enough in the past (and
+// not ahead of this clock). Otherwise open() would wait for the file to settle and, should it keep
+// changing, read all of it into memory; readers of large files read such a file piece by piece instead.
+bool settled_for_mapping(const struct stat& st);
+
 // Runs `body`; when it throws and `file` changed meanwhile, throws the change error instead (the
 // original error, e.g. a parse error on zero pages, would only confuse). Checks after success too.
 template <typename F>

@@ -6,12 +6,16 @@
 
 #include <sys/stat.h>
 
+#include <optional>
+#include <utility>
+
 #include "error.h"
 #include "python/records_columns.h"
 #include "python/records_common.h"
 #include "python/registry.h"
 #include "record/example_decoder.h"
 #include "record/parallel_decode.h"
+#include "record/parallel_verify.h"
 #include "record/record_reader.h"
 #include "record/thread_pool.h"
 
@@ -27,6 +31,30 @@ namespace {
 
 Compression reader_compression(const std::string& path, const std::string& c) {
   return c == "auto" ? detect_compression(path) : parse_compression(c);
+}
+
+// (records, bytes) of a large uncompressed file whose records all check out, verified on `workers`
+// threads; nullopt for anything else (small, compressed, recently changed, or any error), which the
+// serial reader then verifies and reports.
+std::optional<std::pair<int64_t, int64_t>> verify_large_file_in_parallel(const std::string& path, Compression c,
+                                                                         bool examples, uint64_t max_record,
+                                                                         int workers) {
+  struct stat st;
+  if (workers < 2 || c != Compression::kNone || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      uint64_t(st.st_size) < tfforge::graph::MappedFile::kMapThreshold || !tfforge::graph::settled_for_mapping(st))
+    return std::nullopt;
+  try {
+    py::gil_scoped_release release;
+    auto file = tfforge::graph::MappedFile::open(path);
+    SignalPoll poll(1);
+    ParallelVerify options{workers, examples, max_record, [&] { return poll.check(); }};
+    if (auto records = verify_mapped(*file, options))
+      return std::make_pair(*records, int64_t(file->span().size));
+  } catch (const Interrupted&) {
+    throw py::error_already_set();
+  } catch (const tfforge::Error&) {
+  }
+  return std::nullopt;
 }
 
 struct PyDecoder {
@@ -276,13 +304,18 @@ TFFORGE_BINDINGS(records_read) {
 
   m.def(
       "verify_file",
-      [](const std::string& path, const std::string& compression, bool examples, uint64_t max_record) {
+      [](const std::string& path, const std::string& compression, bool examples, uint64_t max_record,
+         int workers) -> py::dict {
         // Every record's framing and CRC (and, with examples=True, that it parses as an Example). Without
         // examples the data streams through a small buffer: memory does not grow with record sizes.
+        const Compression c = reader_compression(path, compression);
+        if (auto clean = verify_large_file_in_parallel(path, c, examples, max_record, workers))
+          return py::dict(py::arg("path") = path, py::arg("records") = clean->first, py::arg("bytes") = clean->second,
+                          py::arg("stream_bytes") = clean->second, py::arg("errors") = py::list());
         ReaderOptions o;
         o.skip_corrupt = true;
         o.max_record = max_record;
-        RecordReader r(path, reader_compression(path, compression), o);
+        RecordReader r(path, c, o);
         int64_t records = 0;
         try {
           py::gil_scoped_release release;
@@ -308,7 +341,7 @@ TFFORGE_BINDINGS(records_read) {
                         py::arg("stream_bytes") = r.position(), py::arg("errors") = skipped_list(r));
       },
       py::arg("path"), py::arg("compression") = "auto", py::arg("examples") = false,
-      py::arg("max_record") = uint64_t(1) << 31);
+      py::arg("max_record") = uint64_t(1) << 31, py::arg("workers") = 1);
   m.def(
       "count_records",
       [](const std::string& path, const std::string& compression) {

@@ -111,22 +111,6 @@ bool BatchPipeline::read_raw_record(Job* job, size_t* parsed) {
   return true;
 }
 
-namespace {
-
-// Whether MappedFile::open maps this file at once: its last change lies far enough in the past (and not
-// ahead of this clock). Otherwise it would wait for the file to settle and, should it keep changing,
-// read all of it into memory; such a file is read piece by piece instead.
-bool settled(const struct stat& st) {
-  auto ns = [](const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; };
-  struct timespec now {};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  const int64_t age = ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
-  const bool whole_seconds = st.st_mtim.tv_nsec == 0 && st.st_ctim.tv_nsec == 0;
-  return age >= (whole_seconds ? int64_t(3000000000) : int64_t(100000000));
-}
-
-}  // namespace
-
 bool BatchPipeline::read_mapped_record(Job* job) {
   const wire::Span file = map_->span();
   const uint64_t off = map_parsed_;
@@ -170,7 +154,7 @@ bool BatchPipeline::read_job(Job* job) {
           file_size_ = ::fstat(fd_, &st) == 0 ? uint64_t(st.st_size) : 0;
           file_read_ = file_parsed_ = 0;
           carry_.size = 0;
-          if (borrow_ && file_size_ >= graph::MappedFile::kMapThreshold && settled(st)) {
+          if (borrow_ && file_size_ >= graph::MappedFile::kMapThreshold && graph::settled_for_mapping(st)) {
             // Records decoded and handed out straight from the page cache, without a copy. A file
             // truncated while mapped reads as zeros past its end (MappedFile's guard), so its records
             // fail their CRCs and replay() raises what the reader raises; a file changed otherwise is

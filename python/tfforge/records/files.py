@@ -159,7 +159,12 @@ def verify(paths_or_glob, *, examples: bool = False, compression="auto", max_rec
     Without examples, record data streams through a small buffer (memory does not grow with record
     sizes); with examples each record is held to be parsed, and a length beyond max_record_bytes is
     reported as an error instead of being read. Files are checked on ``workers`` threads at once
-    (default: every core); the report lists them in order."""
+    (default: every core), and the records of one large uncompressed file are split among the threads
+    left over; the report lists them in order."""
     comp = _compression_arg(compression)
-    return VerifyReport(_per_file(lambda p: _native.verify_file(p, comp, examples, max_record_bytes),
-                                  resolve_paths(paths_or_glob), workers))
+    paths = resolve_paths(paths_or_glob)
+    # Cores left over when there are fewer files than workers check the records of each large
+    # uncompressed file in parallel (one file: all of them).
+    per_file = max(1, workers_arg(workers) // max(1, len(paths)))
+    return VerifyReport(_per_file(lambda p: _native.verify_file(p, comp, examples, max_record_bytes, per_file),
+                                  paths, workers))
