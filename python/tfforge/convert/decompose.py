@@ -14,7 +14,10 @@ _COMPOSITIONS = {
     "TfforgeLayerNorm": ("layer_norm", ("epsilon",), 1),
     "TfforgeRMSNorm": ("rms_norm", ("epsilon",), 1),
     "TfforgeBiasGelu": ("bias_gelu", ("approximate",), 1),
+    "TfforgeAttention": ("attention", ("mask_fill",), 1),
 }
+# Inputs of another dtype than the op's T: (op, input index) -> dtype name
+_INPUT_DTYPES = {("TfforgeAttention", 3): "bool"}
 
 
 def _attr_value(attr):
@@ -29,14 +32,16 @@ def _composition(op, dtype_enum, attrs, n_inputs):
     fn_name, attr_names, _ = _COMPOSITIONS[op]
     graph = t.Graph()
     with graph.as_default():
-        xs = [t.compat.v1.placeholder(t.dtypes.as_dtype(dtype_enum), name=f"input_{i}") for i in range(n_inputs)]
+        xs = [t.compat.v1.placeholder(t.dtypes.as_dtype(_INPUT_DTYPES.get((op, i), dtype_enum)), name=f"input_{i}")
+              for i in range(n_inputs)]
         kwargs = {k: attrs[k] for k in attr_names if k in attrs}
         t.identity(getattr(reference, fn_name)(*xs, **kwargs), name="output")
     return graph.as_graph_def()
 
 
 def decompose_tfforge_ops(graph_def):
-    """Returns a copy of `graph_def` with every TfforgeLayerNorm / TfforgeRMSNorm / TfforgeBiasGelu node
+    """Returns a copy of `graph_def` with every TfforgeLayerNorm / TfforgeRMSNorm / TfforgeBiasGelu /
+    TfforgeAttention node
     replaced by built-in ops. Raises ConversionError naming the node when a graph needs an output the
     composition does not give (LayerNorm's saved mean / inv_std, used only by its gradient)."""
     from tfforge._tf import tf

@@ -32,3 +32,19 @@ def rms_norm(x, gamma, epsilon=1e-6):
 
 def bias_gelu(x, bias, approximate=False):
     return tf.nn.gelu(x + bias, approximate=approximate)
+
+
+def attention(query, key, value, mask=None, mask_fill=-1e9):
+    """Keras MultiHeadAttention's core over [batch, length, heads, head_dim] (query already scaled):
+    scores, masked softmax (masked scores set to ``mask_fill``, masked probabilities to 0), context.
+    ``mask``: bool, rank 4, broadcastable to [batch, heads, query length, key length]."""
+    query, key, value = (tf.convert_to_tensor(t) for t in (query, key, value))
+    scores = tf.einsum("btnh,bsnh->bnts", query, key)
+    if mask is None:
+        probs = tf.nn.softmax(scores, axis=-1)
+    else:
+        mask = tf.convert_to_tensor(mask, dtype=tf.bool)
+        fill = tf.constant(mask_fill, dtype=scores.dtype)
+        probs = tf.nn.softmax(tf.where(mask, scores, fill), axis=-1)
+        probs = tf.where(mask, probs, tf.zeros([], dtype=probs.dtype))
+    return tf.einsum("bnts,bsnh->btnh", probs, value)
