@@ -53,6 +53,7 @@ void fuse_layer_norm(GraphDef& g, const PassContext& ctx, std::vector<Site>* rep
 void fuse_rms_norm(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
 void fuse_bias_gelu(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
 void fuse_projection(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
+void fuse_attention(GraphDef& g, const PassContext& ctx, std::vector<Site>* report);
 
 // --- helpers shared by the matchers ---
 

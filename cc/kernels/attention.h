@@ -1,10 +1,11 @@
 // Attention core over the [batch, length, heads, head_dim] layout Keras' MultiHeadAttention keeps its
 // projections in: for every (batch b, head n)
-//   scores[t, s] = sum_h query[b, t, n, h] * key[b, s, n, h]          (query already scaled)
+//   scores[t, s] = scale * sum_h query[b, t, n, h] * key[b, s, n, h]
 //   x[t, s]      = mask[b, n, t, s] ? scores[t, s] : mask_fill        (no mask: scores)
-//   p[t, :]      = softmax(x[t, :]);  p[t, s] = 0 where the mask is false
+//   p[t, :]      = softmax(x[t, :]);  p[t, s] = 0 where the mask is false, when zero_masked
 //   out[b, t, n, h] = sum_s p[t, s] * value[b, s, n, h]
-// which is Keras' masked softmax exactly (a fully masked row gives zeros). The mask is a bool tensor
+// which is Keras' masked softmax exactly: with zero_masked (keras-hub, Keras' Softmax layer) a fully
+// masked row gives zeros; without (Keras 3 MultiHeadAttention's own masking) the mean of the values. The mask is a bool tensor
 // broadcast to [batch, heads, T, S] (every axis 1 or the full size); it is read through strides, so an
 // expanded [batch, 1, T, S] mask costs nothing. float32 only; no transposed copies of the inputs.
 #pragma once
@@ -24,7 +25,7 @@ struct AttentionMask {
 };
 
 void attention_forward_cpu(const AttentionShape& shape, const float* query, const float* key, const float* value,
-                           const AttentionMask& mask, float mask_fill, float* out,
+                           const AttentionMask& mask, float mask_fill, bool zero_masked, float scale, float* out,
                            const ParallelFor& parallel = serial_for);
 
 }  // namespace tfforge::kernels

@@ -19,6 +19,8 @@ struct Block {
   const AttentionShape* s;
   const AttentionMask* mask;
   float fill;
+  bool zero_masked;
+  float scale;
   int64_t row;  // elements between consecutive positions of one head: heads * head_dim
   int64_t padded;  // kv_len rounded up to 8
 };
@@ -37,7 +39,7 @@ void masked_softmax_row(const Block& k, const bool* m, int64_t ms, float* x) {
     sum += x[s];
   }
   const float inv = 1.f / sum;
-  for (int64_t s = 0; s < S; ++s) x[s] = (m == nullptr || m[s * ms]) ? x[s] * inv : 0.f;
+  for (int64_t s = 0; s < S; ++s) x[s] = (m == nullptr || m[s * ms] || !k.zero_masked) ? x[s] * inv : 0.f;
 }
 
 void block_scalar(const Block& k, const float* q, const float* kk, const float* v, const bool* m, float* o,
@@ -51,7 +53,7 @@ void block_scalar(const Block& k, const float* q, const float* kk, const float* 
       const float* kj = kk + j * k.row;
       float acc = 0.f;
       for (int64_t h = 0; h < s.head_dim; ++h) acc += qt[h] * kj[h];
-      x[j] = acc;
+      x[j] = acc * k.scale;
     }
     masked_softmax_row(k, m ? m + t * k.mask->stride[2] : nullptr, k.mask->stride[3], x);
     float* ot = o + t * k.row;
@@ -112,7 +114,7 @@ void softmax_row(const Block& k, const bool* m, int64_t ms, float* x) {
   s = 0;
   for (; s + 8 <= S; s += 8) _mm256_storeu_ps(x + s, _mm256_mul_ps(_mm256_loadu_ps(x + s), vinv));
   for (; s < S; ++s) x[s] *= inv;
-  if (m == nullptr) return;
+  if (m == nullptr || !k.zero_masked) return;
   s = 0;
   if (ms == 1)
     for (; s + 8 <= S; s += 8) _mm256_storeu_ps(x + s, _mm256_and_ps(_mm256_loadu_ps(x + s), mask8(m + s)));
@@ -184,6 +186,7 @@ void block(const Block& k, const float* q, const float* kk, const float* v, cons
   for (int64_t j = 0; j < S; ++j)
     for (int64_t h = 0; h < H; ++h) kt[h * P + j] = kk[j * k.row + h];
   for (int64_t h = 0; h < H; ++h) std::fill(kt + h * P + S, kt + (h + 1) * P, 0.f);
+  const __m256 sc = _mm256_set1_ps(k.scale);
   // scores of two query rows at a time: every packed key vector loaded once serves both
   for (int64_t t = 0; t < s.q_len; t += 2) {
     const bool two = t + 1 < s.q_len;
@@ -206,14 +209,14 @@ void block(const Block& k, const float* q, const float* kk, const float* v, cons
         b2 = _mm256_fmadd_ps(w, k2, b2);
         b3 = _mm256_fmadd_ps(w, k3, b3);
       }
-      _mm256_storeu_ps(x0 + j, a0);
-      _mm256_storeu_ps(x0 + j + 8, a1);
-      _mm256_storeu_ps(x0 + j + 16, a2);
-      _mm256_storeu_ps(x0 + j + 24, a3);
-      _mm256_storeu_ps(x1 + j, b0);
-      _mm256_storeu_ps(x1 + j + 8, b1);
-      _mm256_storeu_ps(x1 + j + 16, b2);
-      _mm256_storeu_ps(x1 + j + 24, b3);
+      _mm256_storeu_ps(x0 + j, _mm256_mul_ps(a0, sc));
+      _mm256_storeu_ps(x0 + j + 8, _mm256_mul_ps(a1, sc));
+      _mm256_storeu_ps(x0 + j + 16, _mm256_mul_ps(a2, sc));
+      _mm256_storeu_ps(x0 + j + 24, _mm256_mul_ps(a3, sc));
+      _mm256_storeu_ps(x1 + j, _mm256_mul_ps(b0, sc));
+      _mm256_storeu_ps(x1 + j + 8, _mm256_mul_ps(b1, sc));
+      _mm256_storeu_ps(x1 + j + 16, _mm256_mul_ps(b2, sc));
+      _mm256_storeu_ps(x1 + j + 24, _mm256_mul_ps(b3, sc));
     }
     for (; j < P; j += 8) {
       __m256 a = _mm256_setzero_ps(), b = a;
@@ -222,8 +225,8 @@ void block(const Block& k, const float* q, const float* kk, const float* v, cons
         a = _mm256_fmadd_ps(_mm256_set1_ps(q0[h]), kv, a);
         b = _mm256_fmadd_ps(_mm256_set1_ps(q1[h]), kv, b);
       }
-      _mm256_storeu_ps(x0 + j, a);
-      _mm256_storeu_ps(x1 + j, b);
+      _mm256_storeu_ps(x0 + j, _mm256_mul_ps(a, sc));
+      _mm256_storeu_ps(x1 + j, _mm256_mul_ps(b, sc));
     }
     for (int r = 0; r < (two ? 2 : 1); ++r)
       softmax_row(k, m ? m + (t + r) * k.mask->stride[2] : nullptr, k.mask->stride[3], r ? x1 : x0);
@@ -239,13 +242,14 @@ TFFORGE_AVX2_END
 }  // namespace cpu
 
 void attention_forward_cpu(const AttentionShape& s, const float* query, const float* key, const float* value,
-                           const AttentionMask& mask, float mask_fill, float* out, const ParallelFor& parallel) {
+                           const AttentionMask& mask, float mask_fill, bool zero_masked, float scale, float* out,
+                           const ParallelFor& parallel) {
   if (s.batch * s.heads * s.q_len * s.head_dim == 0) return;
   if (s.kv_len == 0) {  // nothing to attend to: the products over an empty axis are zeros
     std::fill(out, out + s.batch * s.q_len * s.heads * s.head_dim, 0.f);
     return;
   }
-  cpu::Block k{&s, &mask, mask_fill, s.heads * s.head_dim, (s.kv_len + 7) / 8 * 8};
+  cpu::Block k{&s, &mask, mask_fill, zero_masked, scale, s.heads * s.head_dim, (s.kv_len + 7) / 8 * 8};
   void (*fn)(const cpu::Block&, const float*, const float*, const float*, const bool*, float*,
              std::vector<float>&) = &cpu::block_scalar;
 #if TFFORGE_HAVE_AVX2_PATH

@@ -23,7 +23,8 @@ TFFORGE_BINDINGS(graph_fuse) {
       else if (p == "rms_norm") passes.push_back(fuse::fuse_rms_norm);
       else if (p == "bias_gelu") passes.push_back(fuse::fuse_bias_gelu);
       else if (p == "projection") passes.push_back(fuse::fuse_projection);
-      else throw tfforge::Error("TransformError", "unknown fusion pattern '" + p + "' (layer_norm, rms_norm, bias_gelu, projection)");
+      else if (p == "attention") passes.push_back(fuse::fuse_attention);
+      else throw tfforge::Error("TransformError", "unknown fusion pattern '" + p + "' (layer_norm, rms_norm, bias_gelu, projection, attention)");
     }
     std::shared_ptr<GraphDef> out;
     std::vector<fuse::Site> report;

@@ -21,6 +21,8 @@ REGISTER_OP("TfforgeAttention")
     .Attr("T: {float}")
     .Attr("n_mask: int >= 0 = 0")
     .Attr("mask_fill: float = -1e9")
+    .Attr("zero_masked: bool = true")
+    .Attr("scale: float = 1.0")
     .SetShapeFn([](InferenceContext* c) {
       int64_t n_mask = 0;
       TF_RETURN_IF_ERROR(c->GetAttr("n_mask", &n_mask));
@@ -43,16 +45,18 @@ REGISTER_OP("TfforgeAttention")
     })
     .Doc(R"doc(
 Attention core over [batch, length, heads, head_dim]: for each batch entry and head,
-softmax(query key^T) value, where query is already scaled. With a mask (bool, rank <= 4, right-aligned, each axis 1 or
+softmax(scale * query key^T) value. With a mask (bool, rank <= 4, right-aligned, each axis 1 or
 the size of [batch, heads, query length, key length]) the scores where it is false are set to
-mask_fill before the softmax and the probabilities there to 0 after it, as Keras' masked softmax does
-(a fully masked row gives zeros). Output: [batch, query length, heads, head_dim].
+mask_fill before the softmax and, with zero_masked, the probabilities there to 0 after it, as Keras'
+Softmax layer does (a fully masked row gives zeros; without zero_masked the mean of the values). Output: [batch, query length, heads, head_dim].
 )doc");
 
 class AttentionOp : public OpKernel {
  public:
   explicit AttentionOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("mask_fill", &mask_fill_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("zero_masked", &zero_masked_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("scale", &scale_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -92,12 +96,14 @@ class AttentionOp : public OpKernel {
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, q.shape(), &y));
     ::tfforge::kernels::attention_forward_cpu(s, q.flat<float>().data(), k.flat<float>().data(),
-                                              v.flat<float>().data(), mask, mask_fill_, y->flat<float>().data(),
+                                              v.flat<float>().data(), mask, mask_fill_, zero_masked_, scale_, y->flat<float>().data(),
                                               cpu_parallel(ctx));
   }
 
  private:
   float mask_fill_ = -1e9f;
+  bool zero_masked_ = true;
+  float scale_ = 1.f;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TfforgeAttention").Device(DEVICE_CPU).TypeConstraint<float>("T"), AttentionOp);

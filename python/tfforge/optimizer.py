@@ -1,5 +1,6 @@
-"""Fuse the LayerNorm, RMSNorm and bias + GELU subgraphs of an existing model into tfforge's ops, and
-rewrite shared-weight batched products (Keras EinsumDense projections) into MatMul + BiasAdd.
+"""Fuse the LayerNorm, RMSNorm, bias + GELU and attention-core subgraphs of an existing model into
+tfforge's ops, and rewrite shared-weight batched products (Keras EinsumDense projections) into MatMul +
+BiasAdd.
 
     report = tfforge.optimize("saved_model_dir", "fused_dir")      # or a frozen .pb / .pbtxt
     report.fused            # {(function, pattern): count}
@@ -7,7 +8,7 @@ rewrite shared-weight batched products (Keras EinsumDense projections) into MatM
     report.parity           # tfforge.convert.ParityReport of source vs. result (verify=False skips it)
 
 The rewriting is native (cc/graph/fuse*.cc, the passes fuse_layer_norm, fuse_rms_norm, fuse_bias_gelu,
-fuse_projection) and
+fuse_projection, fuse_attention) and
 touches the SavedModel's graph and function library only: signatures, the object graph, variables and
 assets are kept, so `tf.saved_model.load` loads the result once `import tfforge.ops` ran.
 """
@@ -22,10 +23,10 @@ from dataclasses import dataclass, field
 from tfforge import _native, formats
 from tfforge.errors import ConversionError
 
-PATTERNS = ("layer_norm", "rms_norm", "bias_gelu", "projection")
+PATTERNS = ("layer_norm", "rms_norm", "bias_gelu", "projection", "attention")
 # The tfforge op each pattern puts in; projection rewrites to TensorFlow's own MatMul / BiasAdd / Reshape.
 FUSED_OPS = {"layer_norm": "TfforgeLayerNorm", "rms_norm": "TfforgeRMSNorm", "bias_gelu": "TfforgeBiasGelu",
-             "projection": None}
+             "projection": None, "attention": "TfforgeAttention"}
 # Written by TensorFlow from the exact bytes of saved_model.pb, which optimize changes: not carried over.
 _NOT_COPIED = {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb"}
 

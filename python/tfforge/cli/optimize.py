@@ -11,15 +11,15 @@ from tfforge.cli.verify import positive_int
 def register(subparsers):
     p = subparsers.add_parser(
         "optimize", help="fuse LayerNorm / RMSNorm / bias+GELU subgraphs of a SavedModel or frozen graph into tfforge ops, "
-             "and projections into MatMul + BiasAdd",
+             "projections into MatMul + BiasAdd, and attention cores into TfforgeAttention",
         description="Rewrites the LayerNorm, RMSNorm and Dense+GELU subgraphs that Keras, tf.keras, keras-hub and "
-                    "TF1 code build into TfforgeLayerNorm / TfforgeRMSNorm / TfforgeBiasGelu (graph and function "
+                    "TF1 code build into TfforgeLayerNorm / TfforgeRMSNorm / TfforgeBiasGelu and the attention core of Keras' MultiHeadAttention into TfforgeAttention (graph and function "
                     "library; signatures, variables and assets kept), prints what it fused, and runs verify "
                     "between SRC and DST. The result loads after `import tfforge.ops`.")
     p.add_argument("src", help="SavedModel directory or frozen GraphDef (.pb / .pbtxt)")
     p.add_argument("dst", help="output: a SavedModel directory for a SavedModel, else a .pb / .pbtxt file")
-    p.add_argument("--patterns", default="layer_norm,rms_norm,bias_gelu,projection",
-                   help="comma-separated, in order (default: layer_norm,rms_norm,bias_gelu,projection)")
+    p.add_argument("--patterns", default="layer_norm,rms_norm,bias_gelu,projection,attention",
+                   help="comma-separated, in order (default: layer_norm,rms_norm,bias_gelu,projection,attention)")
     p.add_argument("--explain", action="store_true", help="list every candidate site that was not fused, and why")
     p.add_argument("--no-verify", action="store_true", help="skip running both models and comparing their outputs")
     p.add_argument("--samples", type=positive_int, default=4, help="random samples for verify (default 4)")

@@ -14,7 +14,7 @@ _COMPOSITIONS = {
     "TfforgeLayerNorm": ("layer_norm", ("epsilon",), 1),
     "TfforgeRMSNorm": ("rms_norm", ("epsilon",), 1),
     "TfforgeBiasGelu": ("bias_gelu", ("approximate",), 1),
-    "TfforgeAttention": ("attention", ("mask_fill",), 1),
+    "TfforgeAttention": ("attention", ("mask_fill", "zero_masked", "scale"), 1),
 }
 # Inputs of another dtype than the op's T: (op, input index) -> dtype name
 _INPUT_DTYPES = {("TfforgeAttention", 3): "bool"}

@@ -68,17 +68,20 @@ def bias_gelu(x, bias, approximate: bool = False, name=None):
     return _lib.tfforge_bias_gelu(x, bias, approximate=approximate, name=name)
 
 
-def attention(query, key, value, mask=None, mask_fill: float = -1e9, name=None):
+def attention(query, key, value, mask=None, mask_fill: float = -1e9, zero_masked: bool = True, scale: float = 1.0,
+              name=None):
     """The attention core of Keras' MultiHeadAttention over [batch, length, heads, head_dim] float32
-    inputs, ``query`` already scaled: ``softmax(query key^T) value`` per batch entry and head, output
-    [batch, query length, heads, head_dim]. ``mask`` (bool, rank <= 4, broadcast right-aligned, each axis 1 or the size of
-    [batch, heads, query length, key length]): masked scores become ``mask_fill`` before the softmax and masked
-    probabilities 0 after it, as Keras' masked softmax does (a fully masked row gives zeros)."""
+    inputs: ``softmax(scale * query key^T) value`` per batch entry and head, output [batch, query length,
+    heads, head_dim]. ``mask`` (bool, rank <= 4, broadcast right-aligned, each axis 1 or the size of
+    [batch, heads, query length, key length]): masked scores become ``mask_fill`` before the softmax and,
+    with ``zero_masked`` (Keras' Softmax layer), masked probabilities 0 after it (a fully masked row
+    gives zeros)."""
     query, key, value = _inputs(query, key, value)
     masks = [] if mask is None else [tf.convert_to_tensor(mask, dtype=tf.bool)]
     if _xla_fallback("attention"):
-        return reference.attention(query, key, value, mask, mask_fill)
-    return _lib.tfforge_attention(query, key, value, masks, mask_fill=mask_fill, name=name)
+        return reference.attention(query, key, value, mask, mask_fill, zero_masked, scale)
+    return _lib.tfforge_attention(query, key, value, masks, mask_fill=mask_fill, zero_masked=zero_masked,
+                                  scale=scale, name=name)
 
 
 def _is_zero(grad) -> bool:
@@ -134,5 +137,6 @@ def _attention_grad(op, dy):
     mask = op.inputs[3] if len(op.inputs) > 3 else None
     with tf.GradientTape() as tape:
         tape.watch([query, key, value])
-        y = reference.attention(query, key, value, mask, op.get_attr("mask_fill"))
+        y = reference.attention(query, key, value, mask, op.get_attr("mask_fill"), op.get_attr("zero_masked"),
+                                op.get_attr("scale"))
     return tape.gradient(y, [query, key, value], output_gradients=dy) + [None] * (len(op.inputs) - 3)

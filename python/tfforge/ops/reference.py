@@ -34,17 +34,18 @@ def bias_gelu(x, bias, approximate=False):
     return tf.nn.gelu(x + bias, approximate=approximate)
 
 
-def attention(query, key, value, mask=None, mask_fill=-1e9):
-    """Keras MultiHeadAttention's core over [batch, length, heads, head_dim] (query already scaled):
-    scores, masked softmax (masked scores set to ``mask_fill``, masked probabilities to 0), context.
-    ``mask``: bool, rank 4, broadcastable to [batch, heads, query length, key length]."""
+def attention(query, key, value, mask=None, mask_fill=-1e9, zero_masked=True, scale=1.0):
+    """Keras MultiHeadAttention's core over [batch, length, heads, head_dim]: scores ``scale * q k^T``,
+    masked softmax (masked scores set to ``mask_fill``; with ``zero_masked`` masked probabilities set to
+    0 after it), context. ``mask``: bool, broadcastable to [batch, heads, query length, key length]."""
     query, key, value = (tf.convert_to_tensor(t) for t in (query, key, value))
     scores = tf.einsum("btnh,bsnh->bnts", query, key)
+    if scale != 1.0:
+        scores = scores * tf.constant(scale, dtype=scores.dtype)
     if mask is None:
-        probs = tf.nn.softmax(scores, axis=-1)
-    else:
-        mask = tf.convert_to_tensor(mask, dtype=tf.bool)
-        fill = tf.constant(mask_fill, dtype=scores.dtype)
-        probs = tf.nn.softmax(tf.where(mask, scores, fill), axis=-1)
+        return tf.einsum("bnts,bsnh->btnh", tf.nn.softmax(scores, axis=-1), value)
+    mask = tf.convert_to_tensor(mask, dtype=tf.bool)
+    probs = tf.nn.softmax(tf.where(mask, scores, tf.constant(mask_fill, dtype=scores.dtype)), axis=-1)
+    if zero_masked:
         probs = tf.where(mask, probs, tf.zeros([], dtype=probs.dtype))
     return tf.einsum("bnts,bsnh->btnh", probs, value)
