@@ -109,8 +109,8 @@ def _bert_feeds():
 
 
 # Keras 3 MultiHeadAttention with a mask (causal here) also reads the scores' shape (ones_like) for the
-# mask: an extra consumer, so that site is left alone (see test_keras3_masked_attention_is_left_alone).
-MODELS = {"bert": (_bert, 2, _bert_feeds), "mha": (_mha(False), 1, None)}
+# mask: that Shape is rebuilt from the query's and key's shapes.
+MODELS = {"bert": (_bert, 2, _bert_feeds), "mha": (_mha(False), 1, None), "mha_causal": (_mha(True), 1, None)}
 
 
 @pytest.fixture(scope="module")
@@ -142,14 +142,6 @@ def test_grouped_query_attention_is_left_alone_with_its_reason(tmp_path):
     report = tfforge.optimize(tmp_path / "src", tmp_path / "dst", verify=False)
     sites = [s for s in report.sites if s.pattern == "attention"]
     assert sites and not any(s.fused for s in sites) and all("Einsum" in s.reason for s in sites), sites
-
-
-def test_keras3_masked_attention_is_left_alone(tmp_path):
-    _mha(True)(tmp_path / "src")
-    report = tfforge.optimize(tmp_path / "src", tmp_path / "dst")
-    sites = [s for s in report.sites if s.pattern == "attention"]
-    assert len(sites) == 1 and not sites[0].fused and "ones_like/Shape" in sites[0].reason, sites
-    assert report.parity.outputs and report.parity.max_abs < 1e-5
 
 
 def test_the_results_load_in_a_fresh_process(models, tmp_path):

@@ -36,6 +36,9 @@ void run_body(Body& b, const char* pattern, const std::unordered_set<std::string
     bool ok = match(b, i, claimed, &plan, &reason);
     if (!ok && reason.empty()) continue;
     if (ok)
+      for (auto& r : plan.rewired)
+        if (claimed[r.first]) ok = false;
+    if (ok)
       for (size_t n : plan.nodes)
         if (claimed[n]) {
           ok = false;
@@ -66,6 +69,11 @@ void run_body(Body& b, const char* pattern, const std::unordered_set<std::string
         if (n != plan.output) b.remove(n);
       }
       b.replace(plan.output, std::move(fused), plan.out_arg, std::move(plan.helpers));
+      for (auto& r : plan.rewired) {
+        claimed[r.first] = true;
+        r.second.first.device = b.node(r.first).device;
+        b.replace(r.first, std::move(r.second.first), r.second.second, {});
+      }
     }
     if (report) report->push_back(std::move(site));
   }

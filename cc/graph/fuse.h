@@ -36,6 +36,9 @@ struct Plan {
   std::vector<Node> helpers;                               // new nodes the inputs read (constants, reshapes)
   std::string detail;
   std::string out_arg = "y";  // the name of `op`'s output in its op definition
+  // Nodes outside `nodes` that read a removed node and are rebuilt from other inputs (a Shape of an
+  // intermediate, computed from the pattern's inputs): node index -> its new node (same name) and output arg.
+  std::vector<std::pair<size_t, std::pair<Node, std::string>>> rewired;
 };
 
 // Tries the site at `anchor`: true with a plan, or false with `reason` (empty reason: not a candidate

@@ -8,11 +8,14 @@
 //            SelectV2(mask, Softmax(SelectV2(mask, scores, fill)), 0)   (Keras' Softmax layer)
 //            Softmax(SelectV2(mask, scores, fill))                     (Keras 3 MultiHeadAttention)
 //   then Identity (dropout at inference, tf-keras) at most a few times
+// A Shape op reading the scores (Keras 3 MultiHeadAttention builds its mask from ones_like(scores)) is
+// rebuilt from the query's and key's shapes, so the scores need not be computed for it.
 //   out    = Transpose(BatchMatMulV2(probs, Transpose(value, [0,2,1,3])), [0,2,1,3])
 //            or  Einsum("acbe,aecd->abcd", probs, value)
 // Every permutation, equation, constant and consumer is checked; the additive mask form of tf-keras'
 // Softmax ((1 - mask) * -large + scores) is left alone with the reason.
 #include <algorithm>
+#include <cstdio>
 #include <unordered_map>
 
 #include "graph/fuse.h"
@@ -212,20 +215,66 @@ bool match_attention(Body& b, size_t anchor, const std::vector<bool>&, Plan* pla
   }
   std::string query, key, value;
   size_t out = 0;
+  const std::string scores_ref = scores;
   std::string why = read_scores(b, unscaled(b, scores, &scale, &cone), &query, &key, &cone);
   if (why.empty()) why = read_context(b, probs, &value, &out, &cone);
   if (why.empty() && !mask.empty()) {
     auto ms = b.shape(mask);
     if (ms && !ms->unknown_rank && ms->dims.size() > 4) why = "the mask has rank " + std::to_string(ms->dims.size());
   }
+  std::vector<size_t> shapes;  // Shape ops reading the scores (Keras 3 builds its mask's ones_like from them)
   if (why.empty()) {
     std::sort(cone.begin(), cone.end());
     cone.erase(std::unique(cone.begin(), cone.end()), cone.end());
-    why = check_consumers(b, cone, out);
+    int64_t sp = b.producer(scores_ref);
+    std::vector<size_t> inner = cone;
+    if (sp >= 0)
+      for (auto& u : b.uses(size_t(sp)))
+        if (u.node >= 0 && !u.control && b.node(size_t(u.node)).op == "Shape" &&
+            !std::count(cone.begin(), cone.end(), size_t(u.node)) &&
+            !std::count(shapes.begin(), shapes.end(), size_t(u.node))) {
+          shapes.push_back(size_t(u.node));
+          inner.push_back(size_t(u.node));
+        }
+    // every intermediate is read inside the pattern only, but for those Shape ops
+    for (size_t n : cone) {
+      if (n == out || !why.empty()) continue;
+      for (auto& u : b.uses(n)) {
+        if (u.node >= 0 && !u.control && std::count(inner.begin(), inner.end(), size_t(u.node))) continue;
+        why = "intermediate '" + b.node(n).name + "' " +
+              (u.node < 0 ? "is also " + u.external
+                          : "has an extra consumer '" + b.node(size_t(u.node)).name + "'" +
+                                (u.control ? " (a control input)" : ""));
+        break;
+      }
+    }
   }
   if (!why.empty()) {
     *reason = why;
     return false;
+  }
+  // Shape(scores) = [batch, heads, query length, key length] from shape(query) and shape(key)
+  for (size_t sh : shapes) {
+    int out_type = b.type_attr(sh, "out_type");
+    if (out_type < 0) out_type = 3;
+    std::string scope = b.node(sh).name + "/tfforge_attention";
+    std::string qs = b.fresh_name(scope + "/query_shape"), ks = b.fresh_name(scope + "/key_shape");
+    plan->helpers.push_back(make_node(b, qs, "Shape", {query},
+                                      {{"T", type_attr_value(kFloat)}, {"out_type", type_attr_value(out_type)}}));
+    plan->helpers.push_back(make_node(b, ks, "Shape", {key},
+                                      {{"T", type_attr_value(kFloat)}, {"out_type", type_attr_value(out_type)}}));
+    std::string after;
+    if (b.function().empty() && b.producer(query) >= 0) after = b.node(size_t(b.producer(query))).name;
+    std::string axis = int32_vector(b, scope + "/axis", {0}, &plan->helpers, after, true);
+    std::string both = b.fresh_name(scope + "/shapes");
+    plan->helpers.push_back(make_node(b, both, "ConcatV2", {b.ref_to(qs, "output"), b.ref_to(ks, "output"), axis},
+                                      {{"N", int_attr_value(2)}, {"T", type_attr_value(out_type)},
+                                       {"Tidx", type_attr_value(3)}}));
+    std::string pick = int32_vector(b, scope + "/pick", {0, 2, 1, 5}, &plan->helpers, after);
+    Node g = make_node(b, b.node(sh).name, "GatherV2", {b.ref_to(both, "output"), pick, axis},
+                       {{"Tparams", type_attr_value(out_type)}, {"Tindices", type_attr_value(3)},
+                        {"Taxis", type_attr_value(3)}, {"batch_dims", int_attr_value(0)}});
+    plan->rewired.push_back({sh, {std::move(g), "output"}});
   }
   plan->output = out;
   plan->nodes = cone;
@@ -238,9 +287,14 @@ bool match_attention(Body& b, size_t anchor, const std::vector<bool>&, Plan* pla
                  {"mask_fill", float_attr_value(mask.empty() ? -1e9f : fill)},
                  {"zero_masked", bool_attr_value(zero_masked)},
                  {"scale", float_attr_value(scale)}};
-  plan->detail = mask.empty() ? "no mask" : "mask '" + b.display(mask) + "', fill " + std::to_string(fill);
+  char fill_text[32];
+  std::snprintf(fill_text, sizeof fill_text, "%g", double(fill));
+  plan->detail = mask.empty() ? "no mask" : "mask '" + b.display(mask) + "', fill " + fill_text;
   if (!mask.empty() && !zero_masked) plan->detail += ", masked probabilities kept";
-  if (scale != 1.f) plan->detail += ", scale " + std::to_string(scale);
+  if (scale != 1.f) {
+    std::snprintf(fill_text, sizeof fill_text, "%g", double(scale));
+    plan->detail += std::string(", scale ") + fill_text;
+  }
   return true;
 }
 
