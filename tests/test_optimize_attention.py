@@ -82,6 +82,20 @@ def test_the_gradient_matches_the_numeric_one(masked):
         np.testing.assert_allclose(a, n, atol=2e-3)
 
 
+def test_the_gradient_in_a_tf_function_matches_the_reference_composition():
+    q, k, v = (tf.constant(x) for x in qkv(2, 5, 5, 3, 4))
+    m = tf.constant(RNG.random((2, 1, 5, 5)) > 0.3)
+
+    @tf.function
+    def grads(f):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            y = tf.reduce_sum(tf.sin(f(q, k, v, m, scale=0.5, zero_masked=False)))
+        return tape.gradient(y, [q, k, v])
+    for got, want in zip(grads(tfforge.ops.attention), grads(tfforge.ops.reference.attention)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
 # --- the pass on Keras models ---
 
 def _bert(path):
