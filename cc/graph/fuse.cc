@@ -138,24 +138,6 @@ std::string string_attr_value(const std::string& v) {
   return s;
 }
 
-std::string shape_attr_value(const std::vector<int64_t>& dims) {
-  std::string shape;
-  StringSink ss(&shape);
-  for (int64_t d : dims) {
-    std::string dim;
-    StringSink ds(&dim);
-    if (d != 0) {
-      ds.tag(1, wire::kVarint);
-      ds.varint(uint64_t(d));
-    }
-    ss.bytes_field(2, dim.data(), dim.size());
-  }
-  std::string s;
-  StringSink sink(&s);
-  sink.bytes_field(kAttrShape, shape.data(), shape.size());
-  return s;
-}
-
 std::string int32_vector(Body& b, const std::string& name, const std::vector<int32_t>& values,
                          std::vector<Node>* helpers, const std::string& after, bool scalar) {
   std::string n = b.fresh_name(name);

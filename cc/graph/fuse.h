@@ -65,7 +65,6 @@ std::string float_attr_value(float v);
 std::string bool_attr_value(bool v);
 std::string int_attr_value(int64_t v);
 std::string string_attr_value(const std::string& v);
-std::string shape_attr_value(const std::vector<int64_t>& dims);  // -1: unknown size
 // A new node (dirty, to be encoded) with the attrs' AttrValue bytes owned by b's graph.
 Node make_node(Body& b, const std::string& name, const std::string& op, std::vector<std::string> inputs,
                std::vector<std::pair<std::string, std::string>> attrs);

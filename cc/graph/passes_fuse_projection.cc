@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "graph/fuse.h"
+#include "graph/tensor.h"
 
 namespace tfforge::graph::fuse {
 
@@ -257,7 +258,7 @@ bool match_projection(Body& b, size_t anchor, const std::vector<bool>&, Plan* pl
     want.insert(want.end(), p.contracted_dims.begin(), p.contracted_dims.end());
     std::string name = b.fresh_name(scope + "/check_x");
     h.push_back(make_node(b, name, "EnsureShape", {x},
-                          {{"T", type_attr_value(dtype)}, {"shape", shape_attr_value(want)}}));
+                          {{"T", type_attr_value(dtype)}, {"shape", encode_shape_attr(Shape{false, want})}}));
     x = ref(name);
   }
   // In a GraphDef the constants run after x's producer: that puts them in x's frame when x is inside a
