@@ -122,56 +122,59 @@ void softmax_row(const Block& k, const bool* m, int64_t ms, float* x) {
     if (!m[s * ms]) x[s] = 0.f;
 }
 
-// out_r[0:H] = sum_j p_r[j] * v[j * row + 0:H] for two probability rows (p1 may equal p0): eight
-// independent accumulators keep both FMA ports busy, each value vector loaded once serves both rows.
-void context_rows(const float* p0, const float* p1, const float* v, int64_t S, int64_t H, int64_t row, float* out0,
-                  float* out1) {
-  int64_t h0 = 0;
-  for (; h0 + 32 <= H; h0 += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    for (int64_t j = 0; j < S; ++j) {
-      const __m256 u = _mm256_set1_ps(p0[j]), w = _mm256_set1_ps(p1[j]);
-      const float* vj = v + j * row + h0;
-      const __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8), v2 = _mm256_loadu_ps(vj + 16),
-                   v3 = _mm256_loadu_ps(vj + 24);
-      a0 = _mm256_fmadd_ps(u, v0, a0);
-      a1 = _mm256_fmadd_ps(u, v1, a1);
-      a2 = _mm256_fmadd_ps(u, v2, a2);
-      a3 = _mm256_fmadd_ps(u, v3, a3);
-      b0 = _mm256_fmadd_ps(w, v0, b0);
-      b1 = _mm256_fmadd_ps(w, v1, b1);
-      b2 = _mm256_fmadd_ps(w, v2, b2);
-      b3 = _mm256_fmadd_ps(w, v3, b3);
+// out_r[c] = scale * sum_i a_r[i] * b[i * ldb + c] for c in [0, width), for two rows a_0, a_1 (a_1 may
+// equal a_0; out1 may be null): both the scores (a = query rows, b = the packed keys) and the context
+// (a = probability rows, b = the value rows in place). Eight independent accumulators keep both FMA
+// ports busy, and each b vector loaded once serves both rows.
+void two_rows(const float* a0, const float* a1, const float* b, int64_t n, int64_t ldb, int64_t width, float scale,
+              float* out0, float* out1) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  int64_t c = 0;
+  for (; c + 32 <= width; c += 32) {
+    __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
+    for (int64_t i = 0; i < n; ++i) {
+      const __m256 u = _mm256_set1_ps(a0[i]), w = _mm256_set1_ps(a1[i]);
+      const float* bi = b + i * ldb + c;
+      const __m256 b0 = _mm256_loadu_ps(bi), b1 = _mm256_loadu_ps(bi + 8), b2 = _mm256_loadu_ps(bi + 16),
+                   b3 = _mm256_loadu_ps(bi + 24);
+      x0 = _mm256_fmadd_ps(u, b0, x0);
+      x1 = _mm256_fmadd_ps(u, b1, x1);
+      x2 = _mm256_fmadd_ps(u, b2, x2);
+      x3 = _mm256_fmadd_ps(u, b3, x3);
+      y0 = _mm256_fmadd_ps(w, b0, y0);
+      y1 = _mm256_fmadd_ps(w, b1, y1);
+      y2 = _mm256_fmadd_ps(w, b2, y2);
+      y3 = _mm256_fmadd_ps(w, b3, y3);
     }
-    _mm256_storeu_ps(out0 + h0, a0);
-    _mm256_storeu_ps(out0 + h0 + 8, a1);
-    _mm256_storeu_ps(out0 + h0 + 16, a2);
-    _mm256_storeu_ps(out0 + h0 + 24, a3);
+    _mm256_storeu_ps(out0 + c, _mm256_mul_ps(x0, sc));
+    _mm256_storeu_ps(out0 + c + 8, _mm256_mul_ps(x1, sc));
+    _mm256_storeu_ps(out0 + c + 16, _mm256_mul_ps(x2, sc));
+    _mm256_storeu_ps(out0 + c + 24, _mm256_mul_ps(x3, sc));
     if (out1 != nullptr) {
-      _mm256_storeu_ps(out1 + h0, b0);
-      _mm256_storeu_ps(out1 + h0 + 8, b1);
-      _mm256_storeu_ps(out1 + h0 + 16, b2);
-      _mm256_storeu_ps(out1 + h0 + 24, b3);
+      _mm256_storeu_ps(out1 + c, _mm256_mul_ps(y0, sc));
+      _mm256_storeu_ps(out1 + c + 8, _mm256_mul_ps(y1, sc));
+      _mm256_storeu_ps(out1 + c + 16, _mm256_mul_ps(y2, sc));
+      _mm256_storeu_ps(out1 + c + 24, _mm256_mul_ps(y3, sc));
     }
   }
-  for (; h0 + 8 <= H; h0 += 8) {
-    __m256 a = _mm256_setzero_ps(), b = a;
-    for (int64_t j = 0; j < S; ++j) {
-      const __m256 vj = _mm256_loadu_ps(v + j * row + h0);
-      a = _mm256_fmadd_ps(_mm256_set1_ps(p0[j]), vj, a);
-      b = _mm256_fmadd_ps(_mm256_set1_ps(p1[j]), vj, b);
+  for (; c + 8 <= width; c += 8) {
+    __m256 x = _mm256_setzero_ps(), y = x;
+    for (int64_t i = 0; i < n; ++i) {
+      const __m256 bi = _mm256_loadu_ps(b + i * ldb + c);
+      x = _mm256_fmadd_ps(_mm256_set1_ps(a0[i]), bi, x);
+      y = _mm256_fmadd_ps(_mm256_set1_ps(a1[i]), bi, y);
     }
-    _mm256_storeu_ps(out0 + h0, a);
-    if (out1 != nullptr) _mm256_storeu_ps(out1 + h0, b);
+    _mm256_storeu_ps(out0 + c, _mm256_mul_ps(x, sc));
+    if (out1 != nullptr) _mm256_storeu_ps(out1 + c, _mm256_mul_ps(y, sc));
   }
-  for (; h0 < H; ++h0) {
-    float a = 0.f, b = 0.f;
-    for (int64_t j = 0; j < S; ++j) {
-      a += p0[j] * v[j * row + h0];
-      b += p1[j] * v[j * row + h0];
+  for (; c < width; ++c) {
+    float x = 0.f, y = 0.f;
+    for (int64_t i = 0; i < n; ++i) {
+      x += a0[i] * b[i * ldb + c];
+      y += a1[i] * b[i * ldb + c];
     }
-    out0[h0] = a;
-    if (out1 != nullptr) out1[h0] = b;
+    out0[c] = x * scale;
+    if (out1 != nullptr) out1[c] = y * scale;
   }
 }
 
@@ -186,51 +189,15 @@ void block(const Block& k, const float* q, const float* kk, const float* v, cons
   for (int64_t j = 0; j < S; ++j)
     for (int64_t h = 0; h < H; ++h) kt[h * P + j] = kk[j * k.row + h];
   for (int64_t h = 0; h < H; ++h) std::fill(kt + h * P + S, kt + (h + 1) * P, 0.f);
-  const __m256 sc = _mm256_set1_ps(k.scale);
-  // scores of two query rows at a time: every packed key vector loaded once serves both
+  // two query rows at a time (the second repeats the first when q_len is odd): scores, softmax, context
   for (int64_t t = 0; t < s.q_len; t += 2) {
     const bool two = t + 1 < s.q_len;
     const float* q0 = q + t * k.row;
     const float* q1 = two ? q0 + k.row : q0;
-    int64_t j = 0;
-    for (; j + 32 <= P; j += 32) {
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      for (int64_t h = 0; h < H; ++h) {
-        const float* kr = kt + h * P + j;
-        const __m256 k0 = _mm256_loadu_ps(kr), k1 = _mm256_loadu_ps(kr + 8), k2 = _mm256_loadu_ps(kr + 16),
-                     k3 = _mm256_loadu_ps(kr + 24);
-        const __m256 u = _mm256_set1_ps(q0[h]), w = _mm256_set1_ps(q1[h]);
-        a0 = _mm256_fmadd_ps(u, k0, a0);
-        a1 = _mm256_fmadd_ps(u, k1, a1);
-        a2 = _mm256_fmadd_ps(u, k2, a2);
-        a3 = _mm256_fmadd_ps(u, k3, a3);
-        b0 = _mm256_fmadd_ps(w, k0, b0);
-        b1 = _mm256_fmadd_ps(w, k1, b1);
-        b2 = _mm256_fmadd_ps(w, k2, b2);
-        b3 = _mm256_fmadd_ps(w, k3, b3);
-      }
-      _mm256_storeu_ps(x0 + j, _mm256_mul_ps(a0, sc));
-      _mm256_storeu_ps(x0 + j + 8, _mm256_mul_ps(a1, sc));
-      _mm256_storeu_ps(x0 + j + 16, _mm256_mul_ps(a2, sc));
-      _mm256_storeu_ps(x0 + j + 24, _mm256_mul_ps(a3, sc));
-      _mm256_storeu_ps(x1 + j, _mm256_mul_ps(b0, sc));
-      _mm256_storeu_ps(x1 + j + 8, _mm256_mul_ps(b1, sc));
-      _mm256_storeu_ps(x1 + j + 16, _mm256_mul_ps(b2, sc));
-      _mm256_storeu_ps(x1 + j + 24, _mm256_mul_ps(b3, sc));
-    }
-    for (; j < P; j += 8) {
-      __m256 a = _mm256_setzero_ps(), b = a;
-      for (int64_t h = 0; h < H; ++h) {
-        const __m256 kv = _mm256_loadu_ps(kt + h * P + j);
-        a = _mm256_fmadd_ps(_mm256_set1_ps(q0[h]), kv, a);
-        b = _mm256_fmadd_ps(_mm256_set1_ps(q1[h]), kv, b);
-      }
-      _mm256_storeu_ps(x0 + j, _mm256_mul_ps(a, sc));
-      _mm256_storeu_ps(x1 + j, _mm256_mul_ps(b, sc));
-    }
+    two_rows(q0, q1, kt, H, P, P, k.scale, x0, x1);
     for (int r = 0; r < (two ? 2 : 1); ++r)
       softmax_row(k, m ? m + (t + r) * k.mask->stride[2] : nullptr, k.mask->stride[3], r ? x1 : x0);
-    context_rows(x0, two ? x1 : x0, v, S, H, k.row, o + t * k.row, two ? o + (t + 1) * k.row : nullptr);
+    two_rows(x0, two ? x1 : x0, v, S, k.row, H, 1.f, o + t * k.row, two ? o + (t + 1) * k.row : nullptr);
   }
 }
 
