@@ -123,11 +123,12 @@ bool settle(int fd, struct stat& st) {
   }
 }
 
+bool same_file_state(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && ns_of(a.st_mtim) == ns_of(b.st_mtim) && ns_of(a.st_ctim) == ns_of(b.st_ctim);
+}
+
 bool settled_for_mapping(const struct stat& st) {
-  auto ns = [](const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; };
-  struct timespec now {};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  const int64_t age = ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
+  const int64_t age = now_ns() - std::max(ns_of(st.st_mtim), ns_of(st.st_ctim));
   const bool whole_seconds = st.st_mtim.tv_nsec == 0 && st.st_ctim.tv_nsec == 0;
   return age >= (whole_seconds ? int64_t(3000000000) : int64_t(100000000));
 }
@@ -204,8 +205,7 @@ bool MappedFile::changed() const {
   if (slot_ >= 0 && g_slots[slot_].damaged.load(std::memory_order_acquire)) return true;
   struct stat now {};
   if (fd_ < 0 || ::fstat(fd_, &now) != 0) return false;  // a private copy in memory cannot change
-  return now.st_size != stat_.st_size || ns_of(now.st_mtim) != ns_of(stat_.st_mtim) ||
-         ns_of(now.st_ctim) != ns_of(stat_.st_ctim);
+  return !same_file_state(now, stat_);
 }
 
 void MappedFile::check() const {

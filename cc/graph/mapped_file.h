@@ -71,6 +71,10 @@ bool settle(int fd, struct stat& st);
 // changing, read all of it into memory; readers of large files read such a file piece by piece instead.
 bool settled_for_mapping(const struct stat& st);
 
+// Same size, modification time and change time (ns): what "unchanged since opened" means for every
+// reader that keeps a file open (mapped files, streamed weight ranges).
+bool same_file_state(const struct stat& a, const struct stat& b);
+
 // Runs `body`; when it throws and `file` changed meanwhile, throws the change error instead (the
 // original error, e.g. a parse error on zero pages, would only confuse). Checks after success too.
 template <typename F>

@@ -15,8 +15,6 @@
 namespace tfforge::graph {
 namespace {
 
-int64_t ns_of(const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
-
 std::string crc_text(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", v);
@@ -46,7 +44,7 @@ std::string SourceFile::change() const {
   if (::fstat(fd_, &now) != 0) return std::string("cannot stat: ") + std::strerror(errno);
   if (now.st_size != stat_.st_size)
     return std::to_string(stat_.st_size) + " bytes when opened, " + std::to_string(now.st_size) + " now";
-  if (ns_of(now.st_mtim) != ns_of(stat_.st_mtim) || ns_of(now.st_ctim) != ns_of(stat_.st_ctim)) return "rewritten in place";
+  if (!same_file_state(now, stat_)) return "rewritten in place";
   return {};
 }
 
