@@ -82,7 +82,10 @@ TFFORGE_BINDINGS(records_pipeline) {
             const int64_t rows = b.dec->rows();
             py::dict cols = tfforge::py::take_columns(*b.dec, p.as_str);
             BatchPipeline::check_unchanged(b.records.get());  // the bytes objects were copied from it
-            p.pipe->recycle(std::move(b.dec), std::move(b.records));  // the bytes objects are copies by now
+            {
+              py::gil_scoped_release release;  // recycling unmaps the batch's pages
+              p.pipe->recycle(std::move(b.dec), std::move(b.records));  // the bytes objects are copies by now
+            }
             py::list segments;
             for (const auto& s : b.segments)
               segments.append(py::make_tuple(s.row, p.pipe->paths()[s.file], s.record));

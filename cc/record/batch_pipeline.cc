@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -262,7 +263,30 @@ void BatchPipeline::check_unchanged(const Job* records) {
       throw ::tfforge::Error("CorruptRecordError", "the file changed while it was read").at_path(map->path());
 }
 
+void BatchPipeline::release_pages(const Job& job) {
+  // The records of a job lie in one stretch of each file they come from: give back the pages wholly
+  // inside [its first record, its last record's end). The page holding that end may hold the next
+  // batch's first record and stays. Dropping pages of a private file mapping only unmaps them (a later
+  // read would map the file's bytes again), so nothing can read wrong bytes; and the unmapping, which
+  // costs about as much as mapping them, is spread over the read instead of all done at its end.
+  static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  for (const auto& map : job.maps) {
+    if (map->stable()) continue;  // a private copy (or immutable): kept whole until the end
+    const wire::Span file = map->span();
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (const pipeline::Rec& r : job.recs)
+      if (r.mapped >= file.data && r.mapped < file.data + file.size) {
+        lo = std::min(lo, reinterpret_cast<uintptr_t>(r.mapped) - kHeaderSize);
+        hi = std::max(hi, reinterpret_cast<uintptr_t>(r.mapped) + r.size + kFooterSize);
+      }
+    lo &= ~(page - 1);
+    hi &= ~(page - 1);
+    if (lo < hi) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+}
+
 void BatchPipeline::recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr<Job> records) {
+  if (records) release_pages(*records);
   if (dec) dec->reset();
   std::lock_guard<std::mutex> lock(m_);
   if (dec) pool_.push_back(std::move(dec));

@@ -84,7 +84,8 @@ class BatchPipeline {
   // Waits up to `ms` milliseconds for the next batch. Returns true when it is decided: *out holds it
   // (out->dec null at the end of the data), or its error is thrown. False: not ready yet, ask again.
   bool next(Batch* out, int ms);
-  // Returns a batch's decoder (its columns taken) and records for reuse.
+  // Returns a batch's decoder (its columns taken) and records for reuse. Batches are recycled in the
+  // order they were taken: the pages of mapped files their records lay in are given back here.
   void recycle(std::unique_ptr<ExampleDecoder> dec, std::unique_ptr<Job> records = nullptr);
   // Throws CorruptRecordError naming the file when a file the batch's records were mapped from changed
   // since it was opened. Call it after copying borrowed bytes out: they may not be what was checked.
@@ -121,6 +122,7 @@ class BatchPipeline {
   // start): the fast path's problems get exactly the slow path's messages.
   [[noreturn]] void replay(size_t file, int64_t record) const;
   std::unique_ptr<ExampleDecoder> take_decoder();
+  static void release_pages(const Job& job);
 
   std::vector<std::string> paths_;
   std::optional<Compression> compression_;
