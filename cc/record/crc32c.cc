@@ -56,6 +56,7 @@ uint32_t raw_portable(uint32_t c, const uint8_t* p, size_t n) {
 // 3-cycle latency; the partial CRCs are then combined with a precomputed "shift by n zero bytes".
 constexpr size_t kLong = 8192;
 constexpr size_t kShort = 256;
+constexpr size_t kTiny = 64;  // what kShort leaves of a record (up to 767 bytes), mostly
 
 __attribute__((target("sse4.2"))) uint32_t raw_hw_serial(uint32_t c, const uint8_t* p, size_t n) {
   uint64_t c64 = c;
@@ -107,11 +108,13 @@ __attribute__((target("sse4.2"))) inline uint32_t three_streams(uint32_t c0, con
 }
 
 __attribute__((target("sse4.2"))) uint32_t raw_hw(uint32_t c, const uint8_t* p, size_t n) {
-  if (n >= 3 * kShort) {
+  if (n >= 3 * kTiny) {
     static const ShiftTable long_shift(kLong);
     static const ShiftTable short_shift(kShort);
+    static const ShiftTable tiny_shift(kTiny);
     c = three_streams<kLong>(c, p, n, long_shift);
     c = three_streams<kShort>(c, p, n, short_shift);
+    c = three_streams<kTiny>(c, p, n, tiny_shift);
   }
   return raw_hw_serial(c, p, n);
 }

@@ -1,5 +1,5 @@
 // CRC32C (Castagnoli), the checksum of TFRecord framing. A hardware path (SSE4.2 crc32 instruction,
-// three interleaved streams for long buffers) is chosen at run time when the CPU has it; the portable
+// three interleaved streams for buffers of 192 bytes and more) is chosen at run time when the CPU has it; the portable
 // path is slicing-by-8 over tables.
 #pragma once
 
