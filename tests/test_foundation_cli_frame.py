@@ -198,3 +198,41 @@ def test_native_stderr_is_hidden_only_in_quiet_mode():
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert r.stderr.split() == ["library-user-sees-this", "python-stderr-works"]
+
+
+OWN_PROCESS = textwrap.dedent("""
+    import gc, json, sys
+    from tfforge import _tf
+    if sys.argv[1] == "command":
+        _tf.own_process()
+    _tf.tf()
+    from keras.src.trainers.data_adapters import array_slicing  # holds pandas, or None without it
+    seen_by_keras = array_slicing.pandas is not None
+    import pandas  # the user's and tfforge's own imports still work afterwards
+    print(json.dumps({"keras_pandas": seen_by_keras, "pandas_ok": hasattr(pandas, "DataFrame"),
+                      "frozen": gc.get_freeze_count()}))
+""")
+
+
+@pytest.mark.parametrize("mode", ["command", "library"])
+def test_the_command_imports_tensorflow_without_kerass_extras_and_freezes_its_heap(mode):
+    """In the `tfforge` command's own process Keras does not load pandas (or matplotlib) and TensorFlow's
+    import heap is moved out of the collector's reach; a library user's process is left as it is."""
+    pytest.importorskip("pandas")
+    r = subprocess.run([sys.executable, "-c", OWN_PROCESS, mode], capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["pandas_ok"]
+    if mode == "command":
+        assert not got["keras_pandas"] and got["frozen"] > 100_000
+    else:
+        assert got["keras_pandas"] and got["frozen"] == 0
+
+
+def test_main_with_argv_leaves_the_callers_process_as_it_is():
+    """Tests and embedders call main(argv): only the console script (argv None) owns the process."""
+    code = ("import sys; from tfforge import _tf; from tfforge.cli.main import main; "
+            "main(['--version']); print(_tf._own_process)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert r.stdout.split()[-1] == "False", r.stderr

@@ -46,9 +46,11 @@ class Samples:
         return 100.0 * (q3 - q1) / self.median if self.median > 0 else 0.0
 
 
-def sample(fn, reps: int, warmup: int = 0, min_seconds: float = 0.0, sync: bool = False) -> Samples:
+def sample(fn, reps: int, warmup: int = 0, min_seconds: float = 0.0, sync: bool = False,
+           before=None) -> Samples:
     """Calls ``fn`` ``warmup`` times untimed, then ``reps`` times timed (more, up to 10x, until
-    ``min_seconds`` have passed). With ``sync``, waits for TensorFlow's queued GPU work after each call."""
+    ``min_seconds`` have passed). With ``sync``, waits for TensorFlow's queued GPU work after each call.
+    ``before``: called untimed before each timed call (e.g. to remove the previous call's output)."""
     for _ in range(warmup):
         fn()
     if sync:
@@ -56,6 +58,8 @@ def sample(fn, reps: int, warmup: int = 0, min_seconds: float = 0.0, sync: bool 
     out = Samples()
     start = time.perf_counter()
     while len(out.seconds) < reps or (time.perf_counter() - start) < min_seconds:
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         out.result = fn()
         if sync:

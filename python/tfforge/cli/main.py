@@ -112,10 +112,13 @@ def _split_debug(argv: list[str]) -> tuple[list[str], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """argv None: the `tfforge` command's own process (tests pass argv and keep their process as it is)."""
+    from tfforge import _tf
+    if argv is None:
+        _tf.own_process()
     argv, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
     if not debug:
-        from tfforge._tf import quiet_startup
-        quiet_startup()
+        _tf.quiet_startup()
     with _signals.handled():
         try:
             parser = build_parser()

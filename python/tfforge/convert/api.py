@@ -113,12 +113,15 @@ def freeze(src: str, out: str, **options) -> FreezeResult:
     """Freezes SRC into OUT (.pb binary, .pbtxt text). Options: outputs, inputs, signature, tags,
     clear_devices, variables, exclude_variables, initializer_nodes, graph (a GraphDef for a checkpoint
     without .meta), meta, safe_mode."""
-    start = time.perf_counter()
-    frozen = load_frozen(src, **options)
-    loaded = time.perf_counter()
-    size = frozen.write(out)
-    done = time.perf_counter()
-    return FreezeResult(path=os.fspath(out), source_format=frozen.source_format, inputs=frozen.inputs,
-                        outputs=frozen.outputs, constants=len(frozen.weights), weight_bytes=frozen.weight_bytes,
-                        file_bytes=size, seconds={"load": loaded - start, "write": done - loaded},
-                        notes=list(frozen.notes))
+    from tfforge._tf import gc_paused
+    with gc_paused():
+        start = time.perf_counter()
+        frozen = load_frozen(src, **options)
+        loaded = time.perf_counter()
+        size = frozen.write(out)
+        done = time.perf_counter()
+        return FreezeResult(path=os.fspath(out), source_format=frozen.source_format, inputs=frozen.inputs,
+                            outputs=frozen.outputs, constants=len(frozen.weights),
+                            weight_bytes=frozen.weight_bytes,
+                            file_bytes=size, seconds={"load": loaded - start, "write": done - loaded},
+                            notes=list(frozen.notes))
