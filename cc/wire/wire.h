@@ -75,25 +75,18 @@ class Reader {
   const uint8_t* cursor() const { return p_; }
 
   uint64_t varint() {
-    uint64_t result = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ >= end_) fail("truncated varint");
-      uint8_t b = *p_++;
-      result |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return result;
-    }
-    fail("varint longer than 10 bytes");
+    if (p_ < end_ && !(*p_ & 0x80)) return *p_++;  // one byte: most tags and lengths
+    return varint_slow();
   }
 
   // Reads a tag; returns false at the end of the span. Field number 0 is invalid in protobuf.
   bool next(uint32_t* field, WireType* type) {
     if (p_ >= end_) return false;
-    uint64_t tag_offset = offset();
+    const uint8_t* at = p_;
     uint64_t tag = varint();
     *field = static_cast<uint32_t>(tag >> 3);
     *type = static_cast<WireType>(tag & 7);
-    if (*field == 0 || tag > 0xffffffffull) throw ParseError(tag_offset, "invalid field tag " + std::to_string(tag));
-    if (*type > kFixed32) throw ParseError(tag_offset, "invalid wire type " + std::to_string(*type));
+    if (*field == 0 || tag > 0xffffffffull || *type > kFixed32) bad_tag(at, tag);
     return true;
   }
 
@@ -113,7 +106,7 @@ class Reader {
   }
   Span bytes() {
     uint64_t n = varint();
-    if (n > uint64_t(end_ - p_)) fail("length " + std::to_string(n) + " runs past the end of the enclosing message");
+    if (n > uint64_t(end_ - p_)) too_long(n);
     Span s{p_, size_t(n)};
     p_ += n;
     return s;
@@ -130,6 +123,25 @@ class Reader {
   [[noreturn]] void fail(const std::string& what) const { throw ParseError(offset(), what); }
 
  private:
+  // Out of line and cold, so the readers above stay small enough to inline into parsing loops.
+  __attribute__((noinline)) uint64_t varint_slow() {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ >= end_) fail("truncated varint");
+      uint8_t b = *p_++;
+      result |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return result;
+    }
+    fail("varint longer than 10 bytes");
+  }
+  [[noreturn]] __attribute__((noinline, cold)) void bad_tag(const uint8_t* at, uint64_t tag) const {
+    const uint64_t tag_offset = base_ + uint64_t(at - start_);
+    if ((tag >> 3) == 0 || tag > 0xffffffffull) throw ParseError(tag_offset, "invalid field tag " + std::to_string(tag));
+    throw ParseError(tag_offset, "invalid wire type " + std::to_string(tag & 7));
+  }
+  [[noreturn]] __attribute__((noinline, cold)) void too_long(uint64_t n) const {
+    fail("length " + std::to_string(n) + " runs past the end of the enclosing message");
+  }
   void need(size_t n) {
     if (size_t(end_ - p_) < n) fail("truncated fixed-width field");
   }
