@@ -12,7 +12,8 @@
 // while the batch it wants is not ready it decodes a queued batch (or reads one when nobody is
 // reading), so one thread reads while the other decodes and neither waits for the other's lock. The
 // caller takes finished batches strictly in order. Reading runs ahead of the caller by a bounded number
-// of batches, so memory stays a few batches whatever the file sizes. Errors come in record order: a
+// of batches, so memory stays a few batches whatever the file sizes (a mapped file's pages too: those
+// of each batch are given back when it is recycled). Errors come in record order: a
 // batch whose records hold a bad one (or whose reading failed) raises when the caller reaches it, after
 // every earlier batch. Problems the direct path finds (framing, data CRC) are raised by reading the file
 // again through a RecordReader up to that record, so messages, record indexes and offsets are the
