@@ -30,7 +30,7 @@ import tempfile
 
 from tfforge.bench.machine import machine_info
 from tfforge.bench.report import write_json
-from tfforge.bench.timing import sample
+from tfforge.bench.timing import fresh_output, sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -136,18 +136,8 @@ print(json.dumps({"import": t1 - t0, "load": result.seconds["load"], "write": re
 """
 
 
-def fresh_output(path):
-    """Before each timed run: the previous run's output removed and the removal synced, untimed, so no
-    run pays for freeing the last one's 537 MB (0.15 s on this disk, inside rename or truncate)."""
-    def remove():
-        if os.path.exists(path):
-            os.remove(path)
-            os.sync()
-    return remove
-
-
 def run_py(code, *args, out=None, timeout=1800, reps=1):
-    """`out`: the output path among args, removed before each run."""
+    """`out`: the output path among args, removed untimed before each run."""
     timed = sample(lambda: subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
                                           text=True, timeout=timeout),
                    reps=reps, before=fresh_output(out) if out else None)

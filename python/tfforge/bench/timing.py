@@ -3,6 +3,7 @@ waits for queued device work without copying results to the host."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,16 @@ class Samples:
         """Interquartile range as a percentage of the median."""
         q1, q3 = self.quartiles
         return 100.0 * (q3 - q1) / self.median if self.median > 0 else 0.0
+
+
+def fresh_output(path: str):
+    """For sample(before=...): removes the previous call's output and syncs the removal, untimed, so no
+    timed call pays for freeing the last one's blocks (0.15 s for 537 MB on this disk)."""
+    def remove():
+        if os.path.lexists(path):
+            os.remove(path)
+            os.sync()
+    return remove
 
 
 def sample(fn, reps: int, warmup: int = 0, min_seconds: float = 0.0, sync: bool = False,
