@@ -39,21 +39,25 @@ def test_hardware_path_is_used_when_cpu_has_sse42():
 
 # Lengths around the interleaving thresholds (3 x 256 and 3 x 8192 bytes) and alignment edges.
 LENGTHS = [0, 1, 7, 8, 9, 63, 255, 767, 768, 769, 1000, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1, 100_003]
+# Around the three interleaving tiers together (3 x 64, 3 x 256, 3 x 8192 bytes: what a longer tier
+# leaves goes to the next) and a record of the read benchmark's layout (3656 bytes).
+TIER_LENGTHS = [191, 192, 193, 200, 383, 384, 575, 576, 767, 768, 959, 960, 3 * 256 + 3 * 64 - 1, 3655, 3656, 3657,
+                3 * 8192 + 191, 3 * 8192 + 192, 3 * 8192 + 3 * 256 + 3 * 64 + 7]
 
 
 @pytest.mark.parametrize("impl", ["portable", "hardware"])
 def test_matches_bitwise_reference(impl):
     rng = np.random.default_rng(1)
     fn = IMPLEMENTATIONS[impl]
-    for n in LENGTHS[:9] + [1000]:
+    for n in LENGTHS[:9] + [1000, 192, 193, 575, 959, 3656]:
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
         assert fn(data) == reference_crc32c(data), n
 
 
-@pytest.mark.parametrize("offset", [0, 1, 3, 5])
+@pytest.mark.parametrize("offset", [0, 1, 3, 4, 5, 7])
 def test_implementations_agree_on_long_unaligned_buffers(offset):
     rng = np.random.default_rng(offset)
-    for n in LENGTHS:
+    for n in LENGTHS + TIER_LENGTHS:
         buf = rng.integers(0, 256, n + offset, dtype=np.uint8).tobytes()
         view = memoryview(buf)[offset:]
         values = {name: fn(view) for name, fn in IMPLEMENTATIONS.items()}
