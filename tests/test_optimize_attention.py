@@ -7,11 +7,7 @@ site per attention layer, the same outputs, the result loads in a fresh process 
 `import tfforge.ops`), on the chain written by hand with tf.einsum, and near-misses left alone with their
 reason: softmax over another axis, another equation, scores read elsewhere, tf-keras' additive mask."""
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -23,6 +19,7 @@ import tfforge
 import tfforge.graph as tg
 import tfforge.ops
 from tfforge.convert import verify
+from fresh_load import run_in_fresh_process
 from fuse_fuzz import flip_bytes_and_fuse
 
 RNG = np.random.default_rng(0)
@@ -160,34 +157,13 @@ def test_grouped_query_attention_is_left_alone_with_its_reason(tmp_path):
 
 
 def test_the_results_load_in_a_fresh_process(models, tmp_path):
-    cases = {}
-    for name, (src, dst, _) in models.items():
-        fn = tf.saved_model.load(str(src)).signatures["serving_default"]
-        feeds = MODELS[name][2]() if MODELS[name][2] else {"x": RNG.standard_normal((2, 8, 16)).astype(np.float32)}
-        expected = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feeds.items()}).items()}
-        np.savez(tmp_path / f"{name}_in.npz", **feeds)
-        np.savez(tmp_path / f"{name}_out.npz", **expected)
-        cases[name] = str(dst)
-    code = textwrap.dedent(f"""
-        import json, numpy as np, tensorflow as tf
-        import tfforge.ops
-        out = {{}}
-        for name, path in {cases!r}.items():
-            loaded = tf.saved_model.load(path)
-            fn = loaded.signatures["serving_default"]
-            feeds = dict(np.load({str(tmp_path)!r} + f"/{{name}}_in.npz"))
-            want = dict(np.load({str(tmp_path)!r} + f"/{{name}}_out.npz"))
-            got = fn(**{{k: tf.constant(v) for k, v in feeds.items()}})
-            ops = {{n.op for f in fn.graph.as_graph_def().library.function for n in f.node_def}}
-            out[name] = [max(float(np.max(np.abs(got[k].numpy() - want[k]))) for k in want),
-                         "TfforgeAttention" in ops, sorted(loaded.signatures)]
-        print(json.dumps(out))
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    for name, (err, fused, signatures) in result.items():
+    def feeds_for(name):
+        return lambda fn: (MODELS[name][2]() if MODELS[name][2] else
+                           {"x": RNG.standard_normal((2, 8, 16)).astype(np.float32)})
+    cases = {name: (src, dst, feeds_for(name)) for name, (src, dst, _) in models.items()}
+    result = run_in_fresh_process(cases, tmp_path)
+    for name, got in result.items():
+        err, fused, signatures = got["error"], "TfforgeAttention" in got["ops"], got["signatures"]
         assert err < 1e-5 and fused and "serving_default" in signatures, (name, err, fused, signatures)
 
 

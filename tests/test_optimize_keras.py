@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -24,6 +23,8 @@ import tfforge
 import tfforge.graph as tg
 import tfforge.ops
 from tfforge.convert import verify
+
+from fresh_load import run_in_fresh_process
 
 RNG = np.random.default_rng(0)
 
@@ -131,32 +132,11 @@ def test_every_layer_is_fused_and_outputs_match(models, name):
 def test_the_results_load_in_a_fresh_process(models, tmp_path):
     """Every optimized SavedModel loads after `import tfforge.ops`, keeps its signatures, and computes what
     the source computed (outputs of the source saved here)."""
-    cases = {}
-    for name, (src, dst, _, _) in models.items():
-        loaded = tf.saved_model.load(str(src))
-        fn = loaded.signatures["serving_default"]
-        feeds = _feeds(name) or {k: RNG.standard_normal((2, 8, 16)).astype(np.float32)
-                                  for k in fn.structured_input_signature[1]}
-        expected = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feeds.items()}).items()}
-        np.savez(tmp_path / f"{name}_in.npz", **feeds)
-        np.savez(tmp_path / f"{name}_out.npz", **expected)
-        cases[name] = str(dst)
-    code = textwrap.dedent(f"""
-        import json, numpy as np, tensorflow as tf
-        import tfforge.ops
-        out = {{}}
-        for name, path in {cases!r}.items():
-            fn = tf.saved_model.load(path).signatures["serving_default"]
-            feeds = dict(np.load({str(tmp_path)!r} + f"/{{name}}_in.npz"))
-            want = dict(np.load({str(tmp_path)!r} + f"/{{name}}_out.npz"))
-            got = fn(**{{k: tf.constant(v) for k, v in feeds.items()}})
-            out[name] = max(float(np.max(np.abs(got[k].numpy() - want[k]))) for k in want)
-        print(json.dumps(out))
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    def feeds_for(name):
+        return lambda fn: _feeds(name) or {k: RNG.standard_normal((2, 8, 16)).astype(np.float32)
+                                           for k in fn.structured_input_signature[1]}
+    cases = {name: (src, dst, feeds_for(name)) for name, (src, dst, _, _) in models.items()}
+    errors = {name: got["error"] for name, got in run_in_fresh_process(cases, tmp_path).items()}
     assert set(errors) == set(MODELS), errors
     assert all(e < (1e-2 if n == "mixed_float16" else 1e-4) for n, e in errors.items()), errors
 
