@@ -95,13 +95,12 @@ bool BatchPipeline::read_raw_record(Job* job, size_t* parsed) {
   }
   const uint8_t* h = job->raw.data.get() + *parsed;
   uint64_t len;
-  uint32_t stored;
   std::memcpy(&len, h, 8);
-  std::memcpy(&stored, h + 8, 4);
-  if (crc32c::mask(crc32c::value(h, 8)) != stored || off + kFramingOverhead + len > file_size_ ||
+  if (!header_ok(h) || off + kFramingOverhead + len > file_size_ ||
       len > options_.max_record || !fill_raw(job, *parsed, kFramingOverhead + size_t(len)))
     replay(file_, file_records_);
   const uint8_t* d = job->raw.data.get() + *parsed + kHeaderSize;
+  uint32_t stored;
   std::memcpy(&stored, d + len, 4);
   job->recs.push_back({true, *parsed + kHeaderSize, size_t(len), stored});
   job->index.push_back(file_records_);
@@ -119,17 +118,16 @@ bool BatchPipeline::read_mapped_record(Job* job) {
   if (file.size - off < kHeaderSize) replay(file_, file_records_);
   const uint8_t* h = file.data + off;
   uint64_t len;
-  uint32_t stored;
   std::memcpy(&len, h, 8);
-  std::memcpy(&stored, h + 8, 4);
   const uint64_t left = file.size - off;
-  if (crc32c::mask(crc32c::value(h, 8)) != stored || len > options_.max_record || len > left ||
+  if (!header_ok(h) || len > options_.max_record || len > left ||
       left - len < kFramingOverhead)
     replay(file_, file_records_);
   // Records of one file are mostly of one size: ask for the header a few records ahead (and the footer
   // before it) now, so reading it then does not wait for memory. A wrong guess costs nothing.
   const uint64_t step = kFramingOverhead + len;
   if (left / 5 > step) __builtin_prefetch(h + 4 * step);
+  uint32_t stored;
   std::memcpy(&stored, h + kHeaderSize + len, 4);
   job->recs.push_back({true, 0, size_t(len), stored, h + kHeaderSize});
   job->index.push_back(file_records_);

@@ -30,10 +30,8 @@ bool frame_run(wire::Span file, uint64_t max_record, uint64_t* at, std::vector<L
     if (left < kFramingOverhead) return false;
     const uint8_t* h = file.data + *at;
     uint64_t len;
-    uint32_t stored;
     std::memcpy(&len, h, 8);
-    std::memcpy(&stored, h + 8, 4);
-    if (crc32c::mask(crc32c::value(h, 8)) != stored || len > max_record || len > left - kFramingOverhead)
+    if (!header_ok(h) || len > max_record || len > left - kFramingOverhead)
       return false;
     run->push_back({*at, len});
     *at += kFramingOverhead + len;

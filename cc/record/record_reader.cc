@@ -21,12 +21,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool header_ok(const uint8_t* p) {
-  uint32_t stored;
-  std::memcpy(&stored, p + 8, 4);
-  return crc32c::mask(crc32c::value(p, 8)) == stored;
-}
-
 uint64_t read_u64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
